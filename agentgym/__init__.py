@@ -1,0 +1,3 @@
+"""AgentGym: evaluate LLMs as tool-based coding agents on real repositories."""
+
+__version__ = "0.1.0"
