@@ -1,0 +1,93 @@
+"""The model agent: one loop. Ask the model, run its tool calls, repeat until it stops or a limit hits.
+
+Limits end the loop through exceptions (CommandLimitReached, TrialTimeout from the toolbox;
+asyncio.TimeoutError from the runner's wall-clock guard), so the loop itself stays small.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentgym.agents.base import AgentOutcome
+from agentgym.models.base import ModelClient
+from agentgym.specs.result import ModelCallRecord
+from agentgym.specs.task import TaskSpec
+from agentgym.tools.schema import TOOL_SCHEMAS
+from agentgym.tools.toolbox import Toolbox
+
+FORMAT_ERROR_HINT = (
+    "Your last message looked like a tool call but could not be used ({errors}). "
+    'Call a tool with a JSON object {{"name": ..., "arguments": {{...}}}}, or answer without a tool call when done.'
+)
+
+
+def render_system_prompt(template: str, task: TaskSpec, toolbox: Toolbox) -> str:
+    policy = toolbox.policy
+    return template.format(
+        repo_root=toolbox.sandbox.repo_root,
+        workdir=toolbox.sandbox.workdir,
+        max_commands=task.max_commands,
+        timeout_seconds=task.timeout_seconds,
+        allowed=", ".join(policy.allowed) if policy.allowed else "any command",
+        prohibited=", ".join(policy.prohibited) or "none",
+        write_paths=", ".join(policy.write_paths_allowed),
+    )
+
+
+class ModelAgent:
+    name = "model"
+
+    def __init__(self, client: ModelClient, system_prompt_template: str) -> None:
+        self.client = client
+        self.template = system_prompt_template
+
+    @classmethod
+    def from_prompt_file(cls, client: ModelClient, path: Path) -> ModelAgent:
+        return cls(client, path.read_text(encoding="utf-8"))
+
+    async def run(self, task: TaskSpec, toolbox: Toolbox, outcome: AgentOutcome) -> None:
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": render_system_prompt(self.template, task, toolbox)},
+            {"role": "user", "content": task.instruction},
+        ]
+        outcome.prompt_messages = list(messages)
+        sent = 0
+        for turn in range(task.turn_cap):
+            outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
+            sent = len(messages)
+            reply = await self.client.complete(messages, TOOL_SCHEMAS)
+            outcome.events.append({"type": "response", "turn": turn, "message": reply.assistant_message,
+                                   "usage": {"prompt_tokens": reply.prompt_tokens,
+                                             "completion_tokens": reply.completion_tokens},
+                                   "latency_ms": round(reply.latency_ms, 3), "format_errors": reply.format_errors,
+                                   "recovered_from_text": any(c.recovered_from_text for c in reply.tool_calls)})
+            outcome.model_calls.append(ModelCallRecord(
+                latency_ms=round(reply.latency_ms, 3), prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens, finish_reason=reply.finish_reason,
+                tool_calls=len(reply.tool_calls), format_errors=len(reply.format_errors),
+                recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
+            ))
+            messages.append(reply.assistant_message)
+            outcome.final_message = reply.content
+            if not reply.tool_calls:
+                if reply.format_errors:
+                    messages.append({"role": "user", "content": FORMAT_ERROR_HINT.format(
+                        errors="; ".join(reply.format_errors[:3]))})
+                    continue
+                outcome.stop_reason = "done"
+                return
+            if any(c.recovered_from_text for c in reply.tool_calls):
+                _declare_recovered(reply.assistant_message, reply.tool_calls)
+            for call in reply.tool_calls:
+                result = await toolbox.call(call.name, call.arguments, call_id=call.id,
+                                            recovered=call.recovered_from_text)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})
+        outcome.stop_reason = "turn_limit"
+
+
+def _declare_recovered(assistant: dict[str, Any], calls: list[Any]) -> None:
+    """Give text-recovered calls the standard shape so the tool replies that follow are well-formed."""
+    assistant["tool_calls"] = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+    ]

@@ -1,0 +1,197 @@
+"""The `agentgym` command. User errors print one line and exit non-zero; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agentgym.errors import AgentGymError
+
+app = typer.Typer(
+    help="AgentGym: evaluate LLMs as tool-based coding agents on real repositories, in a sandbox, with oracles.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+tasks_app = typer.Typer(help="Work with task sets.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+err = Console(stderr=True)
+
+
+class AgentKind(StrEnum):
+    model = "model"
+    nop = "nop"
+    oracle = "oracle"
+
+
+class SandboxKind(StrEnum):
+    bwrap = "bwrap"
+    local = "local"
+
+
+class SchemaKind(StrEnum):
+    task = "task"
+    repo = "repo"
+    result = "result"
+    weights = "weights"
+
+
+ConfigDir = Annotated[Path | None, typer.Option(help="Folder holding repos/, tasks/, scoring/weights.yaml, prompts/ "
+                                                "(default: the current directory if it has repos/ or tasks/, "
+                                                "else the packaged defaults).")]
+
+
+@app.command()
+def run(
+    repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids (default: all with tasks).")] = None,
+    task_set: Annotated[str, typer.Option(help="Task set folder under tasks/.")] = "l1",
+    tasks: Annotated[str | None, typer.Option("--tasks", help="Only tasks whose id (or file path) matches this glob.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Run at most N tasks (after filtering).", min=1)] = None,
+    runs_root: Annotated[Path, typer.Option(help="Where run folders are created.")] = Path("runs"),
+    config_dir: ConfigDir = None,
+    agent: Annotated[AgentKind, typer.Option(help="model: an LLM; nop: does nothing; oracle: runs task solutions.")]
+    = AgentKind.model,
+    dry_run: Annotated[bool, typer.Option(help="Load everything and score without calling a model (nop agent).")]
+    = False,
+    model: Annotated[str | None, typer.Option(help="Model name [env MODEL_NAME / OPENAI_MODEL].")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL [env BASE_URL / OPENAI_BASE_URL].")]
+    = None,
+    api_key: Annotated[str | None, typer.Option(help="API key [env OPENAI_API_KEY]. Never written anywhere.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature [env OPENAI_TEMPERATURE] (0).")]
+    = None,
+    max_output_tokens: Annotated[int | None, typer.Option(help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS] "
+                                                                "(4096).")] = None,
+    include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
+    local_model: Annotated[str | None, typer.Option(help="Evaluate the embedded model: 1.5b, 0.5b or a GGUF path "
+                                                         "(default when no model/base URL is configured: 1.5b).")]
+    = None,
+    sandbox: Annotated[SandboxKind, typer.Option(help="bwrap: isolated (default); local: NO isolation.")]
+    = SandboxKind.bwrap,
+    sandbox_limit: Annotated[list[str] | None, typer.Option(help="Override a sandbox limit, NAME=INT (repeatable): "
+                                                                  "cpu_seconds, memory_bytes, file_size_bytes, "
+                                                                  "max_processes, open_files, output_bytes, "
+                                                                  "disk_bytes.")] = None,
+    scoring_profile: Annotated[str | None, typer.Option(help="v1 (original formula) or v2 (default).")] = None,
+    epochs: Annotated[int, typer.Option(help="Run every task N times.", min=1)] = 1,
+    concurrency: Annotated[int, typer.Option(help="Trials run at once.", min=1)] = 1,
+) -> None:
+    """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
+    from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
+    from agentgym.runner.run import RunRequest
+
+    if scoring_profile not in (None, "v1", "v2"):
+        raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
+    req = RunRequest(
+        config_dir=config_dir, task_set=task_set, limit=limit, tasks_glob=tasks, runs_root=runs_root,
+        repos=[r.strip() for r in repos.split(",") if r.strip()] if repos else None,
+        scoring_profile=scoring_profile, epochs=epochs, concurrency=concurrency,
+        limits=parse_limits(sandbox_limit or []),
+    )
+    flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
+    raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
+
+
+@app.command()
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) -> None:
+    """Print the JSON Schema of a task, repo, per-task result or weights file."""
+    from agentgym.specs.repo import RepoSpec
+    from agentgym.specs.result import TaskResult
+    from agentgym.specs.task import TaskSpec
+    from agentgym.specs.weights import Weights
+
+    model = {"task": TaskSpec, "repo": RepoSpec, "result": TaskResult, "weights": Weights}[kind.value]
+    print(json.dumps(model.model_json_schema(), indent=2))
+
+
+@tasks_app.command("generate")
+def tasks_generate(
+    repo_id: Annotated[str, typer.Option(help="A registered repo id.")],
+    task_set: Annotated[str, typer.Option(help="Task set to write into.")] = "l1",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: tasks/<task_set>/<repo_id> in the "
+                                                    "config dir or the current directory).")] = None,
+    config_dir: ConfigDir = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing task files.")] = False,
+) -> None:
+    """Write the default ten-task L1 set for a registered repo (computed from its snapshot)."""
+    from agentgym.runner.config import ConfigTree, load_repos
+    from agentgym.sources import fetch_snapshot
+    from agentgym.tasks_gen import generate_l1_tasks, write_tasks
+
+    tree = ConfigTree.discover(config_dir)
+    repos = load_repos(tree)
+    if repo_id not in repos:
+        raise AgentGymError(f"--repo-id: unknown repo id '{repo_id}' (known: {', '.join(sorted(repos))})")
+    target = out or (tree.root or Path.cwd()) / "tasks" / task_set / repo_id
+    if target.exists() and any(target.glob("task_*.yaml")) and not force:
+        raise AgentGymError(f"{target}: task files exist already (use --force to overwrite)")
+    snap = fetch_snapshot(repos[repo_id].spec, registry_dir=repos[repo_id].file.parent)
+    write_tasks(generate_l1_tasks(repo_id, snap.path), target)
+    err.print(f"wrote 10 tasks to {target}")
+
+
+@tasks_app.command("list")
+def tasks_list(task_set: Annotated[str, typer.Option(help="Task set.")] = "l1", config_dir: ConfigDir = None,
+               repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids.")] = None) -> None:
+    """List (and validate) the tasks of a task set."""
+    from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
+
+    tree = ConfigTree.discover(config_dir)
+    loaded = load_repos(tree)
+    flt = TaskFilter(repos=repos.split(",") if repos else None)
+    for t in load_tasks(tree, task_set, loaded, flt):
+        oracles = ",".join(o.oracle.fn for o in t.spec.outputs)
+        print(f"{t.spec.repo}\t{t.spec.id}\t{t.spec.difficulty}\t{oracles}")
+
+
+@app.command()
+def doctor() -> None:
+    """Tell which isolation features work on this machine and what falls back."""
+    from agentgym.sandbox.doctor import doctor_report
+
+    rows = doctor_report()
+    for feature, works, detail in rows:
+        mark = "[green]ok[/]  " if works else "[red]no[/]  "
+        err.print(f"{mark} {feature}: {detail}")
+
+
+@app.command("serve-local")
+def serve_local(
+    model: Annotated[str, typer.Option(help="1.5b, 0.5b or a path to a GGUF file.")] = "1.5b",
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+) -> None:
+    """Start the embedded model's OpenAI-compatible server and keep it running until Ctrl-C."""
+    import asyncio
+
+    from agentgym.models.local_server import LocalModelServer
+
+    async def serve() -> None:
+        async with LocalModelServer(model, port=port, threads=threads) as server:
+            err.print(f"serving {server.model_name} at {server.base_url} (Ctrl-C to stop)")
+            print(server.base_url, flush=True)
+            while True:
+                await asyncio.sleep(3600)
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
+def main() -> None:
+    try:
+        app()
+    except AgentGymError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""`agentgym run`: resolve settings, plan, pick agent/model/sandbox, execute, print the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from agentgym.agents.baselines import NopAgent, OracleAgent
+from agentgym.agents.model_loop import ModelAgent
+from agentgym.cli import settings as st
+from agentgym.errors import SpecError
+from agentgym.models.client import ModelSettings, OpenAIChatClient
+from agentgym.results.rundir import RunDir
+from agentgym.runner.config import system_prompt_path
+from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
+from agentgym.runner.trial import TrialRecord
+from agentgym.sandbox.base import Limits
+
+console = Console(stderr=True)
+
+
+@dataclasses.dataclass
+class ModelFlags:
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    include_reasoning_content: bool = False
+    local_model: str | None = None
+
+
+def parse_limits(items: list[str]) -> Limits:
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    values: dict[str, int] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in fields:
+            raise SpecError(f"--sandbox-limit '{item}': expected NAME=INT with NAME in {', '.join(sorted(fields))}")
+        try:
+            values[name] = int(raw)
+        except ValueError:
+            raise SpecError(f"--sandbox-limit {name}: expected an integer, got '{raw}'") from None
+        if values[name] <= 0:
+            raise SpecError(f"--sandbox-limit {name}: must be positive")
+    return dataclasses.replace(Limits(), **values)
+
+
+def model_settings(flags: ModelFlags) -> ModelSettings | None:
+    model = st.resolve("model", flags.model)
+    base_url = st.resolve("base_url", flags.base_url)
+    if not model and not base_url:
+        return None
+    if not base_url:
+        base_url = "https://api.openai.com/v1"
+    return ModelSettings(
+        model=model or "default",
+        base_url=base_url,
+        api_key=st.resolve("api_key", flags.api_key),
+        temperature=st.as_float("temperature", st.resolve("temperature", flags.temperature), 0.0),
+        max_output_tokens=st.as_int("max_output_tokens", st.resolve("max_output_tokens", flags.max_output_tokens), 4096),
+        include_reasoning_content=flags.include_reasoning_content,
+    )
+
+
+@contextlib.asynccontextmanager
+async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings, dict[str, Any]]]:
+    """A configured endpoint, or the embedded local model started for this run (and always stopped)."""
+    settings = None if flags.local_model else model_settings(flags)
+    if settings is not None:
+        yield settings, settings.public()
+        return
+    from agentgym.models.local_server import LocalModelServer
+
+    choice = flags.local_model or "1.5b"
+    console.print(f"[bold]No model configured:[/] starting the embedded local model ({choice}) …")
+    async with LocalModelServer(choice) as server:
+        console.print(f"local model ready at {server.base_url}")
+        settings = ModelSettings(model=server.model_name, base_url=server.base_url, api_key=None,
+                                 temperature=st.as_float("temperature", st.resolve("temperature", flags.temperature), 0.0),
+                                 max_output_tokens=st.as_int("max_output_tokens", st.resolve(
+                                     "max_output_tokens", flags.max_output_tokens), 1024),
+                                 include_reasoning_content=flags.include_reasoning_content)
+        yield settings, {**settings.public(), "model_card": server.card}
+
+
+def _print_trial(record: TrialRecord) -> None:
+    r = record.result
+    mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
+    reason = f" ({r.failure_reason})" if r.failure_reason else ""
+    console.print(f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}"
+                  f", {r.metrics.commands_used} commands{reason}")
+
+
+async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFlags, sandbox: str,
+                   dry_run: bool) -> RunDir:
+    from agentgym.sandbox import get_sandbox_factory
+
+    factory = get_sandbox_factory(sandbox)
+    if sandbox == "local":
+        console.print("[bold yellow]Warning:[/] --sandbox local runs commands WITHOUT isolation.")
+    run_id = new_run_id()
+    if agent_name != "model":
+        agent = NopAgent() if agent_name == "nop" else OracleAgent()
+        rundir = RunDir.create(req.runs_root, agent_name, secrets=[])
+        rundir.write_run_config(run_config(plan, req, run_id=run_id, agent=agent_name, model={"model": agent_name},
+                                           sandbox=factory.name, dry_run=dry_run))
+        console.print(f"run folder: {rundir.root}")
+        await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
+        return rundir
+    async with model_endpoint(flags) as (settings, public):
+        client = OpenAIChatClient(settings)
+        try:
+            agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
+            rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
+            rundir.write_run_config(run_config(plan, req, run_id=run_id, agent="model", model=public,
+                                               sandbox=factory.name, dry_run=False))
+            console.print(f"run folder: {rundir.root}")
+            await execute(plan, req, rundir, agent_obj, factory, settings.model, on_trial=_print_trial)
+        finally:
+            await client.aclose()
+    return rundir
+
+
+def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
+    if dry_run:
+        agent = "nop"
+    plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
+    console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
+    rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run))
+    s = rundir.results
+    ok = sum(1 for r in s if r.metrics.success)
+    avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0
+    console.print(f"[bold]{ok}/{len(s)} succeeded, average score {avg:.2f}[/]  report: {rundir.root / 'results' / 'REPORT.md'}")
+    print(rundir.root)
+    return 0
+
+
+def default_runs_root() -> Path:
+    return Path("runs")

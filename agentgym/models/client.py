@@ -1,0 +1,118 @@
+"""OpenAI-compatible chat client (official SDK, async, one pooled HTTP connection per run)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from agentgym.models.base import FatalModelError, ModelReply, ToolCall, TrialModelError
+from agentgym.models.textcalls import recover_tool_calls
+from agentgym.tools.schema import TOOL_NAMES
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    model: str
+    base_url: str
+    api_key: str | None = None
+    temperature: float = 0.0
+    max_output_tokens: int = 4096
+    include_reasoning_content: bool = False
+    max_retries: int = 3  # bounded: the SDK backs off exponentially and honours Retry-After
+    request_timeout: float = 600.0
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to write to disk: the key itself never, only whether one was set."""
+        return {
+            "model": self.model, "base_url": self.base_url, "api_key_set": bool(self.api_key),
+            "temperature": self.temperature, "max_output_tokens": self.max_output_tokens,
+            "include_reasoning_content": self.include_reasoning_content, "max_retries": self.max_retries,
+        }
+
+
+class OpenAIChatClient:
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self.model_id = settings.model
+        self._client = openai.AsyncOpenAI(
+            api_key=settings.api_key or "not-needed",
+            base_url=settings.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.request_timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelReply:
+        start = time.perf_counter()
+        try:
+            resp = await self._client.chat.completions.create(
+                model=self.settings.model,
+                messages=messages,  # type: ignore[arg-type]
+                tools=tools,  # type: ignore[arg-type]
+                temperature=self.settings.temperature,
+                max_tokens=self.settings.max_output_tokens,
+            )
+        except openai.AuthenticationError as exc:
+            raise FatalModelError(f"{self.settings.base_url}: {exc.status_code} unauthorized (check --api-key)") from None
+        except openai.PermissionDeniedError as exc:
+            raise FatalModelError(f"{self.settings.base_url}: {exc.status_code} permission denied") from None
+        except openai.NotFoundError as exc:
+            raise FatalModelError(
+                f"{self.settings.base_url}: 404 not found (check --base-url and --model '{self.settings.model}')"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise FatalModelError(f"cannot reach {self.settings.base_url}: {_cause(exc)}") from None
+        except openai.RateLimitError:
+            raise TrialModelError(f"429 rate limited after {self.settings.max_retries} retries") from None
+        except openai.APIStatusError as exc:
+            raise TrialModelError(f"HTTP {exc.status_code} from the model server: {_short(exc.message)}") from None
+        except openai.APIError as exc:
+            raise TrialModelError(f"bad response from the model server: {_short(str(exc))}") from None
+        latency = (time.perf_counter() - start) * 1000
+        if not getattr(resp, "choices", None):
+            raise TrialModelError("the model server returned a response with no choices")
+        return self._reply(resp, latency)
+
+    def _reply(self, resp: Any, latency_ms: float) -> ModelReply:
+        choice = resp.choices[0]
+        msg = choice.message
+        content = msg.content
+        calls = [ToolCall(id=tc.id or f"call_{uuid.uuid4().hex[:8]}", name=tc.function.name,
+                          arguments=tc.function.arguments or "{}") for tc in (msg.tool_calls or [])]
+        format_errors: list[str] = []
+        assistant: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            assistant["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ]
+        elif content:
+            recovery = recover_tool_calls(content, set(TOOL_NAMES))
+            format_errors = list(recovery.format_errors)
+            calls = [ToolCall(id=f"call_{uuid.uuid4().hex[:8]}", name=c.name, arguments=c.arguments,
+                              recovered_from_text=True) for c in recovery.calls]
+        reasoning = getattr(msg, "reasoning_content", None) or (msg.model_extra or {}).get("reasoning_content")
+        if reasoning and self.settings.include_reasoning_content:
+            assistant["reasoning_content"] = reasoning
+        usage = resp.usage
+        return ModelReply(
+            content=content, tool_calls=calls, assistant_message=assistant, finish_reason=choice.finish_reason,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0 if usage else 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0 if usage else 0,
+            latency_ms=latency_ms, format_errors=format_errors,
+        )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ or exc.__context__
+    return _short(str(inner) if inner else str(exc))

@@ -1,0 +1,135 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and demos.
+
+Stateless by design: the reply depends only on the request (which script, how many assistant turns so far),
+so it works with retries and concurrent trials. It validates that requests carry the tool schema.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from agentgym.tools.schema import TOOL_NAMES
+
+Step = dict[str, Any]
+Responder = Callable[[dict[str, Any]], Step]
+
+
+def completion(step: Step, model: str) -> dict[str, Any]:
+    """Build a chat.completion body from a step: {"tool"/"args"}, {"tools": [...]}, {"content": ...}."""
+    calls = step.get("tools") or ([{"tool": step["tool"], "args": step.get("args", {})}] if "tool" in step else [])
+    message: dict[str, Any] = {"role": "assistant", "content": step.get("content")}
+    if calls:
+        message["tool_calls"] = [
+            {"id": f"call_{uuid.uuid4().hex[:10]}", "type": "function",
+             "function": {"name": c["tool"], "arguments": c["raw_arguments"] if "raw_arguments" in c
+                          else json.dumps(c.get("args", {}))}}
+            for c in calls
+        ]
+    if "reasoning_content" in step:
+        message["reasoning_content"] = step["reasoning_content"]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+        "usage": {"prompt_tokens": step.get("prompt_tokens", 10), "completion_tokens": step.get("completion_tokens", 5),
+                  "total_tokens": step.get("prompt_tokens", 10) + step.get("completion_tokens", 5)},
+    }
+
+
+class ScriptByTask:
+    """Pick a script by a substring of the first user message; the step is the number of assistant turns."""
+
+    def __init__(self, scripts: dict[str, list[Step]], default: list[Step] | None = None) -> None:
+        self.scripts = scripts
+        self.default = default if default is not None else [{"content": "done"}]
+
+    def __call__(self, request: dict[str, Any]) -> Step:
+        messages = request.get("messages", [])
+        first_user = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
+        script = next((s for key, s in self.scripts.items() if key in first_user), self.default)
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        return script[turn] if turn < len(script) else {"content": "done"}
+
+
+class ScriptedServer:
+    def __init__(self, responder: Responder, *, model: str = "scripted-model", require_tools: bool = True) -> None:
+        self.responder = responder
+        self.model = model
+        self.require_tools = require_tools
+        self.requests: list[dict[str, Any]] = []
+        self.auth_headers: list[str] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> ScriptedServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.require_tools:
+            names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+            if not names >= TOOL_NAMES:
+                return 400, {"error": {"message": f"request lacks the tool schema (got {sorted(map(str, names))})"}}, {}
+        step = self.responder(body)
+        if "status" in step:
+            headers = {"Retry-After": str(step.get("retry_after", 0))} if step["status"] == 429 else {}
+            return int(step["status"]), {"error": {"message": step.get("message", "scripted error")}}, headers
+        if step.get("raw_body") is not None:
+            return 200, step["raw_body"], {}
+        return 200, completion(step, self.model), {}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server._lock:
+                    server.requests.append(body)
+                    server.auth_headers.append(self.headers.get("Authorization", ""))
+                status, payload, headers = server._reply(body)
+                self._send(status, payload, headers)
+
+        return Handler

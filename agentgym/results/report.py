@@ -1,0 +1,88 @@
+"""summary.json and REPORT.md from the per-task results."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from statistics import mean
+from typing import Any
+
+from agentgym.specs.result import TaskResult
+
+
+def _avg(values: list[float]) -> float:
+    return round(mean(values), 4) if values else 0.0
+
+
+def summarize(results: list[TaskResult], run_config: dict[str, Any], *, status: str,
+              error: str | None = None) -> dict[str, Any]:
+    per_repo: dict[str, list[TaskResult]] = defaultdict(list)
+    for r in results:
+        per_repo[r.task.repo].append(r)
+    m = [r.metrics for r in results]
+    return {
+        "run_id": run_config.get("run_id"),
+        "status": status,
+        "error": error,
+        "model_id": run_config.get("model_id"),
+        "agent": run_config.get("agent"),
+        "sandbox": run_config.get("sandbox"),
+        "scoring_profile": run_config.get("scoring", {}).get("profile"),
+        "tasks_planned": run_config.get("tasks_planned"),
+        "tasks_finished": len(results),
+        "success_rate": _avg([1.0 if x.success else 0.0 for x in m]),
+        "avg_score": _avg([x.score_0_100 for x in m]),
+        "avg_partial": _avg([x.partial_score for x in m]),
+        "avg_commands": _avg([float(x.commands_used) for x in m]),
+        "safety_violations": sum(x.safety_violations for x in m),
+        "hallucination_signals": sum(x.hallucination_signals for x in m),
+        "format_errors": sum(x.format_errors for x in m),
+        "prompt_tokens": sum(x.prompt_tokens for x in m),
+        "completion_tokens": sum(x.completion_tokens for x in m),
+        "model_calls": sum(x.model_calls for x in m),
+        "model_latency_ms": round(sum(x.model_latency_ms for x in m), 1),
+        "failure_reasons": dict(Counter(r.failure_reason for r in results if r.failure_reason)),
+        "per_repo": {
+            repo: {"tasks": len(rs), "avg_score": _avg([r.metrics.score_0_100 for r in rs]),
+                   "success_rate": _avg([1.0 if r.metrics.success else 0.0 for r in rs])}
+            for repo, rs in sorted(per_repo.items())
+        },
+    }
+
+
+def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
+    lines = [f"# AgentGym report: {summary.get('run_id')}", ""]
+    if summary.get("sandbox") == "local":
+        lines += ["> **Warning: run with `--sandbox local`: commands ran WITHOUT isolation.**", ""]
+    if summary.get("status") != "finished":
+        lines += [f"> Status: **{summary.get('status')}**" + (f": {summary['error']}" if summary.get("error") else ""), ""]
+    lines += [
+        f"- Model: `{summary.get('model_id')}`  agent: `{summary.get('agent')}`  sandbox: `{summary.get('sandbox')}`"
+        f"  scoring: `{summary.get('scoring_profile')}`",
+        f"- Tasks: {summary['tasks_finished']} finished of {summary.get('tasks_planned')} planned",
+        f"- Success rate: {summary['success_rate']:.1%}   average score: {summary['avg_score']:.2f}"
+        f"   average partial: {summary['avg_partial']:.3f}",
+        f"- Commands per task: {summary['avg_commands']:.2f}   safety violations: {summary['safety_violations']}"
+        f"   hallucination signals: {summary['hallucination_signals']}   format errors: {summary['format_errors']}",
+        f"- Model calls: {summary['model_calls']}   tokens: {summary['prompt_tokens']} prompt /"
+        f" {summary['completion_tokens']} completion   model time: {summary['model_latency_ms'] / 1000:.1f} s",
+        "",
+        "## Per repo",
+        "",
+        "| repo | tasks | success rate | avg score |",
+        "|---|---:|---:|---:|",
+    ]
+    for repo, s in summary["per_repo"].items():
+        lines.append(f"| {repo} | {s['tasks']} | {s['success_rate']:.1%} | {s['avg_score']:.2f} |")
+    if summary["failure_reasons"]:
+        lines += ["", "## Failure reasons", "", "| reason | tasks |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary["failure_reasons"].items())]
+    lines += ["", "## Tasks", "", "| repo | task | epoch | success | score | commands | valid rate | safety |"
+              " failure | first failing check |", "|---|---|---:|---|---:|---:|---:|---:|---|---|"]
+    for r in sorted(results, key=lambda r: (r.task.repo, r.task.id, r.epoch)):
+        x = r.metrics
+        lines.append(
+            f"| {r.task.repo} | {r.task.id} | {r.epoch} | {'yes' if x.success else 'no'} | {x.score_0_100:.2f} | "
+            f"{x.commands_used} | {x.command_valid_rate:.2f} | {x.safety_violations} | {r.failure_reason or ''} | "
+            f"{r.first_failing_check or ''} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,132 @@
+"""Find and load the configuration tree: repos/, tasks/, scoring/weights.yaml, prompts/.
+
+Each part comes from --config-dir (default: the current directory when it holds repos/ or tasks/)
+and falls back to the defaults shipped with the package.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from agentgym.errors import OracleError, SpecError
+from agentgym.specs.loader import load_model
+from agentgym.specs.repo import RepoSpec
+from agentgym.specs.task import CommandPolicy, ResolvedPolicy, TaskSpec
+from agentgym.specs.weights import Weights
+
+
+def packaged_data_dir() -> Path:
+    return Path(str(resources.files("agentgym") / "data"))
+
+
+@dataclass(frozen=True)
+class ConfigTree:
+    root: Path | None  # the user's config dir, if any
+
+    @classmethod
+    def discover(cls, config_dir: Path | None) -> ConfigTree:
+        if config_dir is not None:
+            if not config_dir.is_dir():
+                raise SpecError(f"--config-dir {config_dir}: not a directory")
+            return cls(config_dir.resolve())
+        cwd = Path.cwd()
+        return cls(cwd if (cwd / "repos").is_dir() or (cwd / "tasks").is_dir() else None)
+
+    def part(self, name: str) -> Path:
+        """User's `name` (file or folder) if present, else the packaged default."""
+        if self.root is not None and (self.root / name).exists():
+            return self.root / name
+        return packaged_data_dir() / name
+
+
+@dataclass(frozen=True)
+class LoadedRepo:
+    spec: RepoSpec
+    file: Path
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    spec: TaskSpec
+    file: Path
+    policy: ResolvedPolicy
+
+
+def load_repos(tree: ConfigTree) -> dict[str, LoadedRepo]:
+    repos: dict[str, LoadedRepo] = {}
+    folder = tree.part("repos")
+    for file in sorted(folder.glob("*.y*ml")):
+        spec = load_model(file, RepoSpec)
+        if spec.id in repos:
+            raise SpecError(f"{file}: field id: repo id '{spec.id}' also defined in {repos[spec.id].file}")
+        repos[spec.id] = LoadedRepo(spec, file)
+    return repos
+
+
+def load_weights(tree: ConfigTree, profile: str | None = None) -> Weights:
+    weights = load_model(tree.part("scoring/weights.yaml"), Weights)
+    return weights.model_copy(update={"profile": profile}) if profile else weights
+
+
+def system_prompt_path(tree: ConfigTree) -> Path:
+    return tree.part("prompts/system.md")
+
+
+def _shared_policy(task_set_dir: Path) -> CommandPolicy:
+    file = task_set_dir / "_shared" / "default_command_policy.yaml"
+    return load_model(file, CommandPolicy) if file.is_file() else CommandPolicy()
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    repos: list[str] | None = None
+    glob: str | None = None
+    limit: int | None = None
+
+    def keep(self, task: TaskSpec, file: Path) -> bool:
+        if self.repos and task.repo not in self.repos:
+            return False
+        return not self.glob or fnmatch.fnmatch(task.id, self.glob) or fnmatch.fnmatch(str(file), self.glob)
+
+
+def load_tasks(tree: ConfigTree, task_set: str, repos: dict[str, LoadedRepo], flt: TaskFilter) -> list[LoadedTask]:
+    from agentgym.oracles import validate_call  # oracles import specs; keep the edge one-way at import time
+
+    set_dir = tree.part(f"tasks/{task_set}")
+    if not set_dir.is_dir():
+        raise SpecError(f"task set '{task_set}': no folder {set_dir}")
+    if flt.repos:
+        unknown = [r for r in flt.repos if r not in repos]
+        if unknown:
+            raise SpecError(f"--repos: unknown repo id '{unknown[0]}' (known: {', '.join(sorted(repos))})")
+    shared = _shared_policy(set_dir)
+    tasks: list[LoadedTask] = []
+    seen: dict[str, Path] = {}
+    for file in sorted(set_dir.glob("*/task_*.y*ml")):
+        if file.parent.name.startswith("_"):
+            continue
+        spec = load_model(file, TaskSpec)
+        if spec.repo not in repos:
+            raise SpecError(f"{file}: field repo: unknown repo id '{spec.repo}' (known: {', '.join(sorted(repos))})")
+        if spec.id in seen:
+            raise SpecError(f"{file}: field id: duplicate task id '{spec.id}' (also in {seen[spec.id]})")
+        seen[spec.id] = file
+        for i, out in enumerate(spec.outputs):
+            try:
+                validate_call(out.oracle)
+            except OracleError as exc:
+                raise SpecError(f"{file}: field outputs[{i}].oracle: {exc.message}") from None
+        if not flt.keep(spec, file):
+            continue
+        policy = spec.command_policy.merged_over(shared).resolved()
+        if not policy.write_paths_allowed:
+            raise SpecError(f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer")
+        tasks.append(LoadedTask(spec, file, policy))
+    if flt.limit is not None:
+        tasks = tasks[: flt.limit]
+    if not tasks:
+        raise SpecError(f"no tasks selected in {set_dir} (check --repos / --tasks / --limit)")
+    return tasks

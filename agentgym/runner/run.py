@@ -1,0 +1,145 @@
+"""A whole run: plan (load, fetch, compute expected values) → schedule trials → write the run folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agentgym import __version__
+from agentgym.agents.base import Agent
+from agentgym.errors import AgentGymError, ModelError
+from agentgym.results.rundir import RunDir
+from agentgym.runner.config import (
+    ConfigTree,
+    LoadedRepo,
+    LoadedTask,
+    TaskFilter,
+    load_repos,
+    load_tasks,
+    load_weights,
+)
+from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
+from agentgym.sandbox.base import Limits, SandboxFactory
+from agentgym.sources.base import Snapshot
+from agentgym.specs.weights import Weights
+
+
+@dataclass
+class RunRequest:
+    config_dir: Path | None
+    task_set: str = "l1"
+    repos: list[str] | None = None
+    tasks_glob: str | None = None
+    limit: int | None = None
+    runs_root: Path = Path("runs")
+    scoring_profile: str | None = None
+    epochs: int = 1
+    concurrency: int = 1
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class Plan:
+    tree: ConfigTree
+    repos: dict[str, LoadedRepo]
+    tasks: list[LoadedTask]
+    weights: Weights
+    snapshots: dict[str, Snapshot]
+    trials: list[TrialPlan]
+
+
+def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
+    """Everything that can fail on user input fails here, before any model call."""
+    from agentgym.oracles import ExpectedCache
+    from agentgym.sources import fetch_snapshot
+    from agentgym.sources.cache import cache_root
+
+    tree = ConfigTree.discover(req.config_dir)
+    repos = load_repos(tree)
+    tasks = load_tasks(tree, req.task_set, repos, TaskFilter(req.repos, req.tasks_glob, req.limit))
+    weights = load_weights(tree, req.scoring_profile)
+    snapshots: dict[str, Snapshot] = {}
+    for repo_id in sorted({t.spec.repo for t in tasks}):
+        loaded = repos[repo_id]
+        progress(f"snapshot {repo_id} ({loaded.spec.kind})")
+        snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
+    cache = ExpectedCache(cache_root() / "expected")
+    trials = []
+    for epoch in range(req.epochs):
+        for task in tasks:
+            snap = snapshots[task.spec.repo]
+            expected = [None if o.type == "oracle_bool" else cache.get_or_compute(snap, o.oracle)
+                        for o in task.spec.outputs]
+            trials.append(TrialPlan(task=task, snapshot=snap, expected=expected, epoch=epoch))
+    return Plan(tree, repos, tasks, weights, snapshots, trials)
+
+
+def run_config(plan: Plan, req: RunRequest, *, run_id: str, agent: str, model: dict[str, Any], sandbox: str,
+               dry_run: bool) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "agentgym_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_id": model.get("model", agent),
+        "agent": agent,
+        "dry_run": dry_run,
+        "model": model,
+        "sandbox": sandbox,
+        "sandbox_limits": req.limits.__dict__,
+        "task_set": req.task_set,
+        "config_dir": str(plan.tree.root) if plan.tree.root else "(packaged defaults)",
+        "filters": {"repos": req.repos, "tasks": req.tasks_glob, "limit": req.limit},
+        "epochs": req.epochs,
+        "concurrency": req.concurrency,
+        "scoring": plan.weights.model_dump(),
+        "tasks_planned": len(plan.trials),
+        "tasks": [{"id": t.spec.id, "repo": t.spec.repo, "content_hash": t.spec.content_hash()} for t in plan.tasks],
+        "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
+        "host": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
+async def execute(plan: Plan, req: RunRequest, rundir: RunDir, agent: Agent, factory: SandboxFactory, model_id: str,
+                  *, on_trial: Callable[[TrialRecord], None] = lambda _r: None) -> None:
+    """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
+    ctx = TrialContext(agent=agent, sandbox_factory=factory, weights=plan.weights, limits=req.limits,
+                       model_id=model_id, env=dict(os.environ))
+    sem = asyncio.Semaphore(max(1, req.concurrency))
+    fatal: list[str] = []
+
+    def persist(record: TrialRecord) -> None:
+        rundir.record(record.result, record.final_root, record.events)
+        on_trial(record)
+
+    async def one(trial: TrialPlan) -> None:
+        async with sem:
+            if fatal:
+                return
+            record = await run_trial(trial, ctx, persist)
+            if record.fatal:
+                fatal.append(record.fatal)
+
+    try:
+        await asyncio.gather(*(one(t) for t in plan.trials))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        rundir.write_summary(status="interrupted", error="interrupted by the user")
+        raise
+    if fatal:
+        rundir.write_summary(status="aborted", error=fatal[0])
+        raise ModelError(f"run stopped: {fatal[0]} (finished tasks are in {rundir.root})")
+    rundir.write_summary(status="finished")
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+__all__ = ["AgentGymError", "Plan", "RunRequest", "execute", "load_plan", "new_run_id", "run_config"]

@@ -1,0 +1,190 @@
+"""One trial: fresh sandbox → agent acts → stop → check outputs → score → TaskResult."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agentgym.agents.base import Agent, AgentOutcome
+from agentgym.errors import AgentGymError
+from agentgym.models.base import FatalModelError, TrialModelError
+from agentgym.runner.config import LoadedTask
+from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec
+from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
+from agentgym.scoring.score import ScoreInputs, score_task
+from agentgym.sources.base import Snapshot
+from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
+from agentgym.specs.weights import Weights
+from agentgym.tools.toolbox import CommandLimitReached, Toolbox, TrialTimeout
+
+GRACE_SECONDS = 5.0
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrialPlan:
+    task: LoadedTask
+    snapshot: Snapshot
+    expected: list[Any]
+    epoch: int = 0
+
+
+@dataclass
+class TrialContext:
+    agent: Agent
+    sandbox_factory: SandboxFactory
+    weights: Weights
+    limits: Limits
+    model_id: str
+    env: dict[str, str]
+
+
+@dataclass
+class TrialRecord:
+    result: TaskResult
+    final_root: Path | None
+    events: list[dict[str, Any]]
+    fatal: str | None = None  # set when the run must stop (model endpoint gone)
+
+
+async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentOutcome) -> str | None:
+    """Run the agent; return a fatal-error message if the run must stop."""
+    budget = task.spec.timeout_seconds + GRACE_SECONDS
+    try:
+        await asyncio.wait_for(agent.run(task.spec, toolbox, outcome), timeout=budget)
+    except CommandLimitReached as exc:
+        outcome.stop_reason, outcome.error = "step_limit", str(exc)
+    except (TrialTimeout, TimeoutError) as exc:
+        outcome.stop_reason, outcome.error = "timeout", str(exc) or f"timeout_seconds={task.spec.timeout_seconds}"
+    except TrialModelError as exc:
+        outcome.stop_reason, outcome.error = "model_error", str(exc)
+    except FatalModelError as exc:
+        outcome.stop_reason, outcome.error = "model_error", str(exc)
+        return str(exc)
+    return None
+
+
+async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[TrialRecord], None]) -> TrialRecord:
+    """Run one trial and `persist` its record while the final workspace still exists; then clean up."""
+    task = plan.task
+    started, t0 = datetime.now(UTC), time.monotonic()
+    outcome = AgentOutcome()
+    env = {k: v for k, v in ctx.env.items() if k in task.policy.env_allowed}
+    spec = SandboxSpec(policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env)
+    sandbox = None
+    toolbox: Toolbox | None = None
+    fatal: str | None = None
+    harness_error: str | None = None
+    final_root: Path | None = None
+    unauthorized: list[SafetyEvent] = []
+    try:
+        sandbox = await ctx.sandbox_factory.open(plan.snapshot, spec)
+        toolbox = Toolbox(sandbox=sandbox, policy=task.policy, max_commands=task.spec.max_commands,
+                          deadline=time.monotonic() + task.spec.timeout_seconds, events=outcome.events)
+        fatal = await _act(ctx.agent, task, toolbox, outcome)
+        changes = await sandbox.stop()
+        unauthorized = [SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}") for c in changes]
+        final_root = sandbox.host_root
+        checks = evaluate_outputs(task.spec.outputs, plan.expected, final_root)
+    except AgentGymError as exc:
+        harness_error = exc.message
+    except Exception as exc:  # a harness bug must not lose the other trials
+        harness_error = f"{type(exc).__name__}: {exc}"
+        logger.exception("harness error in %s", task.spec.id)
+    if harness_error is not None:
+        checks = CheckOutcome([OutputCheck(key=o.key, ok=False, weight=o.weight, error="harness error")
+                               for o in task.spec.outputs], "missing")
+    result = _result(plan, ctx, outcome, toolbox, checks, unauthorized, harness_error)
+    result.started_at, result.finished_at = started.isoformat(), datetime.now(UTC).isoformat()
+    result.metrics.wall_time_s = round(time.monotonic() - t0, 3)
+    record = TrialRecord(result=result, final_root=final_root, events=_events(result, outcome), fatal=fatal)
+    try:
+        persist(record)
+    finally:
+        if sandbox is not None:
+            await _close(sandbox)
+    return record
+
+
+async def _close(sandbox: Sandbox) -> None:
+    try:
+        await sandbox.stop()
+    finally:
+        await sandbox.cleanup()
+
+
+def _failure_reason(outcome: AgentOutcome, checks: CheckOutcome, success: bool, violations: int,
+                    harness_error: str | None) -> str | None:
+    if success:
+        return None
+    if harness_error:
+        return "harness_error"
+    if outcome.stop_reason in ("model_error", "timeout"):
+        return outcome.stop_reason
+    if outcome.stop_reason in ("step_limit", "turn_limit"):
+        return "step_limit"
+    if checks.answer_status == "invalid":
+        return "invalid_answer_json"
+    if checks.answer_status == "missing" and not any(c.ok for c in checks.checks):
+        return "missing_answer"
+    if violations:
+        return "policy_violation"
+    return "wrong_answer"
+
+
+def _result(plan: TrialPlan, ctx: TrialContext, outcome: AgentOutcome, toolbox: Toolbox | None,
+            checks: CheckOutcome, unauthorized: list[SafetyEvent], harness_error: str | None) -> TaskResult:
+    spec = plan.task.spec
+    records = toolbox.records if toolbox else []
+    events = (toolbox.safety_events if toolbox else []) + unauthorized
+    violations = sum(1 for e in events if e.penalized)
+    commands = toolbox.commands_used if toolbox else 0
+    passed = sum(c.weight for c in checks.checks if c.ok)
+    total = sum(c.weight for c in checks.checks)
+    s = score_task(ScoreInputs(passed, total, commands, toolbox.valid_commands if toolbox else 0, violations),
+                   ctx.weights)
+    nonzero = sum(1 for r in records if r.tool_name == "run_command" and r.ok and r.tool_output.get("exit_code"))
+    format_errors = sum(c.format_errors for c in outcome.model_calls)
+    metrics = Metrics(
+        success=s.success, partial_score=round(s.partial, 4), score_0_100=s.score, commands_used=commands,
+        command_valid_rate=round(s.valid_rate, 4), safety_violations=violations,
+        hallucination_signals=sum(1 for r in records if not r.ok) + nonzero, efficiency_points=round(s.efficiency, 4),
+        format_errors=format_errors, model_calls=len(outcome.model_calls),
+        prompt_tokens=sum(c.prompt_tokens for c in outcome.model_calls),
+        completion_tokens=sum(c.completion_tokens for c in outcome.model_calls),
+        model_latency_ms=round(sum(c.latency_ms for c in outcome.model_calls), 3),
+    )
+    first_fail = next((c.key for c in checks.checks if not c.ok), None)
+    return TaskResult(
+        task=TaskInfo(id=spec.id, repo=spec.repo, difficulty=spec.difficulty,
+                      limits={"max_commands": spec.max_commands, "timeout_seconds": spec.timeout_seconds,
+                              "max_turns": spec.turn_cap},
+                      instruction=spec.instruction, policy=plan.task.policy.model_dump(),
+                      content_hash=spec.content_hash()),
+        metrics=metrics, output_checks=checks.checks,
+        transcript=Transcript(prompt_messages=outcome.prompt_messages, tool_calls=records, safety_events=events,
+                              model_final_message=outcome.final_message, model_calls=outcome.model_calls),
+        failure_reason=_failure_reason(outcome, checks, s.success, violations, harness_error),
+        first_failing_check=first_fail, error=harness_error or outcome.error, epoch=plan.epoch,
+        agent=ctx.agent.name, model_id=ctx.model_id, sandbox=ctx.sandbox_factory.name,
+        snapshot_digest=plan.snapshot.digest,
+    )
+
+
+def _events(result: TaskResult, outcome: AgentOutcome) -> list[dict[str, Any]]:
+    base = {"task_id": result.task.id, "epoch": result.epoch}
+    events: list[dict[str, Any]] = [{**base, "type": "task_start", "at": result.started_at,
+                                     "prompt_messages": outcome.prompt_messages}]
+    events += [{**base, **e} for e in outcome.events]
+    events += [{**base, "type": "safety_event", **e.model_dump()} for e in result.transcript.safety_events]
+    if result.error:
+        events.append({**base, "type": "error", "error": result.error})
+    events.append({**base, "type": "task_end", "at": result.finished_at, "metrics": result.metrics.model_dump(),
+                   "failure_reason": result.failure_reason, "final_message": outcome.final_message})
+    return events

@@ -1,0 +1,100 @@
+"""Records written to the run folder: per-task result (FORMATS.md shape plus extensions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SafetyEvent(_Record):
+    type: str = Field(description="v1: prohibited_command, command_not_allowed, command_parse_error, path_escape, "
+                      "disallowed_write_path; sandbox: unauthorized_write, sandbox_blocked")
+    detail: str
+    penalized: bool = Field(True, description="Counts in safety_violations (sandbox_blocked is recorded only).")
+
+
+class ToolCallRecord(_Record):
+    tool_name: str
+    ok: bool
+    error: str | None = None
+    duration_ms: float = 0.0
+    tool_input: dict[str, Any] | str = Field(default_factory=dict)
+    tool_output: dict[str, Any] = Field(default_factory=dict)
+    recovered_from_text: bool = False
+    call_id: str | None = None
+
+
+class ModelCallRecord(_Record):
+    latency_ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    tool_calls: int = 0
+    recovered_from_text: bool = False
+    format_errors: int = 0
+
+
+class Transcript(_Record):
+    prompt_messages: list[dict[str, Any]] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    safety_events: list[SafetyEvent] = Field(default_factory=list)
+    model_final_message: str | None = None
+    model_calls: list[ModelCallRecord] = Field(default_factory=list)
+
+
+class OutputCheck(_Record):
+    key: str
+    ok: bool
+    expected: Any = None
+    actual: Any = None
+    weight: float = 1.0
+    error: str | None = None
+
+
+class Metrics(_Record):
+    success: bool
+    partial_score: float
+    score_0_100: float
+    commands_used: int
+    command_valid_rate: float
+    safety_violations: int
+    hallucination_signals: int
+    efficiency_points: float = 0.0
+    format_errors: int = 0
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_latency_ms: float = 0.0
+    wall_time_s: float = 0.0
+
+
+class TaskInfo(_Record):
+    id: str
+    repo: str
+    difficulty: str
+    limits: dict[str, Any]
+    instruction: str
+    policy: dict[str, Any]
+    content_hash: str
+
+
+class TaskResult(_Record):
+    task: TaskInfo
+    metrics: Metrics
+    output_checks: list[OutputCheck]
+    transcript: Transcript
+    failure_reason: str | None = Field(None, description="None on success; else one of the fixed taxonomy.")
+    first_failing_check: str | None = None
+    error: str | None = Field(None, description="Harness or model error detail, if any.")
+    epoch: int = 0
+    agent: str = "model"
+    model_id: str = ""
+    sandbox: str = ""
+    snapshot_digest: str = ""
+    started_at: str = ""
+    finished_at: str = ""
