@@ -1,1 +1,46 @@
-"""agentgym.sources"""
+"""agentgym.sources: repository sources -> cached, content-addressed, read-only snapshots.
+
+    fetch_snapshot(spec, registry_dir=..., cache=None, offline=False) -> Snapshot
+
+One fetcher per RepoSpec kind (git.py, path.py, archive.py, pypi.py), all publishing through the
+SnapshotStore in cache.py. Synchronous: the runner calls it in a thread. Nothing here ever writes into
+a published snapshot; a trial works on its own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from agentgym.sources.archive import fetch_archive
+from agentgym.sources.base import Snapshot
+from agentgym.sources.cache import SnapshotStore, cache_root, tree_digest
+from agentgym.sources.git import fetch_git
+from agentgym.sources.path import fetch_path
+from agentgym.sources.pypi import fetch_pypi
+from agentgym.specs.repo import RepoSpec
+
+Fetcher = Callable[..., Snapshot]
+
+_FETCHERS: dict[str, Fetcher] = {
+    "url": fetch_git,
+    "path": fetch_path,
+    "archive": fetch_archive,
+    "pypi": fetch_pypi,
+}
+
+
+def fetch_snapshot(
+    spec: RepoSpec, *, registry_dir: Path, cache: Path | None = None, offline: bool = False
+) -> Snapshot:
+    """Fetch (or look up) the snapshot of `spec`. Raises SourceError with a one-line message.
+
+    registry_dir: where the repo YAML lives; relative `path:`, `archive:` and local `url:` resolve
+    against it. cache: the cache root (default: $AGENTGYM_CACHE or ~/.cache/agentgym). offline: use
+    only what is cached (local git repos and local files still work).
+    """
+    store = SnapshotStore(cache if cache is not None else cache_root())
+    return _FETCHERS[spec.kind](spec, store, registry_dir=Path(registry_dir), offline=offline)
+
+
+__all__ = ["Snapshot", "SnapshotStore", "cache_root", "fetch_snapshot", "tree_digest"]
