@@ -23,6 +23,7 @@ from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox.base import Limits
 
 console = Console(stderr=True)
+EXIT_TASK_ERRORS = 4  # the run finished, but some tasks could not be evaluated (model or harness errors)
 
 
 @dataclasses.dataclass
@@ -139,6 +140,12 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0
     console.print(f"[bold]{ok}/{len(s)} succeeded, average score {avg:.2f}[/]  report: {rundir.root / 'results' / 'REPORT.md'}")
     print(rundir.root)
+    broken = [r for r in s if r.failure_reason in ("model_error", "harness_error")]
+    if broken:
+        first = broken[0]
+        console.print(f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {first.error}",
+                      highlight=False, soft_wrap=True)
+        return EXIT_TASK_ERRORS
     return 0
 
 

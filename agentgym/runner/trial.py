@@ -182,7 +182,8 @@ def _events(result: TaskResult, outcome: AgentOutcome) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [{**base, "type": "task_start", "at": result.started_at,
                                      "prompt_messages": outcome.prompt_messages}]
     events += [{**base, **e} for e in outcome.events]
-    events += [{**base, "type": "safety_event", **e.model_dump()} for e in result.transcript.safety_events]
+    events += [{**base, "type": "safety_event", "event": e.type, "detail": e.detail, "penalized": e.penalized}
+               for e in result.transcript.safety_events]
     if result.error:
         events.append({**base, "type": "error", "error": result.error})
     events.append({**base, "type": "task_end", "at": result.finished_at, "metrics": result.metrics.model_dump(),

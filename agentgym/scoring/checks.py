@@ -22,7 +22,7 @@ class CheckOutcome:
 
 
 def json_equal(expected: Any, actual: Any) -> bool:
-    """Exact equality of JSON values: 1 != 1.0? (JSON does not distinguish; we accept), True != 1, "1" != 1."""
+    """Exact equality of JSON values: true != 1 and "1" != 1; 3 == 3.0 (JSON has one number type)."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(expected) is type(actual) and expected == actual
     if isinstance(expected, int | float) and isinstance(actual, int | float):
@@ -54,7 +54,7 @@ def evaluate_outputs(outputs: list[OutputSpec], expected: list[Any], final_root:
     needs_json = any(o.type != "oracle_bool" for o in outputs)
     answer, status = _read_answer(final_root) if (needs_json and final_root) else (None, "missing")
     if not needs_json:
-        status = "not_needed"
+        status = "missing" if _bool_answer_missing(outputs, final_root) else "not_needed"
     checks: list[OutputCheck] = []
     for out, exp in zip(outputs, expected, strict=True):
         if out.type == "oracle_bool":
@@ -67,6 +67,13 @@ def evaluate_outputs(outputs: list[OutputSpec], expected: list[Any], final_root:
                                       "answer.json is not a JSON object" if status == "invalid" else "key missing")
         checks.append(OutputCheck(key=out.key, ok=ok, expected=exp, actual=actual, weight=out.weight, error=error))
     return CheckOutcome(checks, status)
+
+
+def _bool_answer_missing(outputs: list[OutputSpec], root: Path | None) -> bool:
+    """True when an oracle_bool check points at an answer file (eval_artifacts/...) that was never written."""
+    paths = [str(o.oracle.args.get("path", "")) for o in outputs if o.type == "oracle_bool"]
+    answers = [p for p in paths if p.startswith("eval_artifacts/")]
+    return bool(answers) and (root is None or not any((root / p).is_file() for p in answers))
 
 
 def _bool_check(out: OutputSpec, root: Path | None, run_oracle: Any) -> OutputCheck:

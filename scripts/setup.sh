@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up AgentGym on a fresh Debian/Ubuntu machine: system packages (bubblewrap, git) and a virtualenv in .venv
+# with the package, its test tools and the embedded-model server. Safe to run again (everything is cached).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "setup: please install ${need_apt[*]} (apt-get install ${need_apt[*]}) and run again" >&2; exit 1; fi
+  echo "setup: installing ${need_apt[*]} with apt-get"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+# llama.cpp is compiled once (about 5 minutes on 2 cores) and pip caches the wheel afterwards.
+# GGML_NATIVE=OFF: a -march=native build crashes on CPUs that advertise AMX; AVX2/FMA/F16C are portable enough.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+.venv/bin/python -m pip install -q -e ".[dev,local]" 2>&1 | grep -v "^\[notice\]" || true
+.venv/bin/python -c "import agentgym, openai, llama_cpp" || { echo "setup: installation failed" >&2; exit 1; }
+echo "setup: ready (.venv/bin/agentgym)"

@@ -1,0 +1,144 @@
+"""`agentgym run` end to end: real CLI subprocess, real openai client over HTTP to a scripted server,
+real git repo, real sandbox, real oracles. Checks the FORMATS.md run-folder shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentgym.models.scripted import ScriptByTask, ScriptedServer
+from tests.conftest import run_cli
+
+SECRET = "sk-test-SECRET-0123456789"
+
+SCRIPTS = {
+    "Count the entries": [
+        {"tool": "run_command", "args": {"command": "ls"}},
+        {"tool": "write_file", "args": {"path": "eval_artifacts/answer.json", "content": '{"top_level_entries": 5}'}},
+        {"content": "Done: 5 entries."},
+    ],
+    "first non-empty line": [
+        {"tools": [{"tool": "run_command", "raw_arguments": "{not json"}, {"tool": "teleport", "args": {}}]},
+        {"tool": "run_command", "args": {"command": "rm -rf src"}},
+        {"tool": "run_command", "args": {"command": "head -3 README.md"}},
+        {"tool": "write_file", "args": {"path": "eval_artifacts/answer.json", "content": '{"line": "# Demo Project"}'}},
+        {"content": "done"},
+    ],
+    "answer.md": [
+        {"content": '<tool_call>{"name": "write_file", "arguments": {"path": "eval_artifacts/answer.md", '
+                    '"content": "core and util"}}</tool_call>'},
+        {"content": "written"},
+    ],
+}
+
+
+def _run(cfg: Path, server: ScriptedServer, tmp: Path, *extra: str) -> tuple[int, str, Path | None]:
+    proc = run_cli("run", "--config-dir", str(cfg), "--runs-root", str(tmp / "runs"), "--model", "scripted-model",
+                   "--base-url", server.base_url, *extra, cwd=tmp, env={"OPENAI_API_KEY": SECRET})
+    folders = sorted((tmp / "runs").glob("*")) if (tmp / "runs").exists() else []
+    return proc.returncode, proc.stderr, folders[-1] if folders else None
+
+
+def test_full_run_writes_formats_shaped_folder(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path)
+    assert code == 0, stderr
+    assert run is not None and run.name.startswith("scripted-model-")
+    # every request carried the tool schema (server answers 400 otherwise) and the key as a bearer token
+    assert server.requests and all(len(r["tools"]) == 4 for r in server.requests)
+    assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
+
+    r1 = json.loads((run / "results/demo/demo_task_001.json").read_text())
+    assert set(r1) >= {"task", "metrics", "output_checks", "transcript", "failure_reason"}
+    assert r1["metrics"]["success"] is True and r1["metrics"]["score_0_100"] == 100
+    assert r1["metrics"]["commands_used"] == 1 and r1["metrics"]["command_valid_rate"] == 1.0
+    assert r1["output_checks"] == [{"key": "top_level_entries", "ok": True, "expected": 5, "actual": 5,
+                                    "weight": 1.0, "error": None}]
+    calls = r1["transcript"]["tool_calls"]
+    assert [c["tool_name"] for c in calls] == ["run_command", "write_file"]
+    assert "README.md" in calls[0]["tool_output"]["stdout"] and calls[0]["tool_output"]["exit_code"] == 0
+    assert r1["transcript"]["prompt_messages"][0]["role"] == "system"
+    assert r1["transcript"]["model_final_message"] == "Done: 5 entries."
+    assert r1["metrics"]["prompt_tokens"] == 30 and r1["metrics"]["model_calls"] == 3
+    assert r1["task"]["limits"]["max_commands"] == 5 and r1["sandbox"] == "bwrap"
+
+    r2 = json.loads((run / "results/demo/demo_task_002.json").read_text())
+    assert r2["metrics"]["success"] is False and r2["failure_reason"] == "policy_violation"
+    assert r2["first_failing_check"] == "line"
+    assert r2["output_checks"][0]["expected"] == "  # Demo Project  "
+    events = [e["type"] for e in r2["transcript"]["safety_events"]]
+    assert events == ["prohibited_command"] and r2["metrics"]["safety_violations"] == 1
+    errors = [c["error"] for c in r2["transcript"]["tool_calls"] if not c["ok"]]
+    assert any("not valid JSON" in e for e in errors) and any("unknown tool 'teleport'" in e for e in errors)
+    assert r2["metrics"]["commands_used"] == 3  # malformed + refused + head
+    assert r2["metrics"]["command_valid_rate"] == pytest.approx(1 / 3, abs=1e-3)
+
+    r3 = json.loads((run / "results/demo/demo_task_003.json").read_text())
+    assert r3["metrics"]["success"] is True
+    assert r3["transcript"]["tool_calls"][0]["recovered_from_text"] is True
+
+    index = json.loads((run / "results/demo/index.json").read_text())
+    assert [t["task_id"] for t in index["tasks"]] == ["demo_task_001", "demo_task_002", "demo_task_003"]
+    assert json.loads((run / "artifacts/demo/demo_task_001/answer.json").read_text()) == {"top_level_entries": 5}
+    assert (run / "artifacts/demo/demo_task_003/answer.md").read_text() == "core and util"
+    assert (run / "artifacts/demo/demo_task_001/task_result.json").is_file()
+    lines = [json.loads(x) for x in (run / "transcripts/demo.jsonl").read_text().splitlines()]
+    kinds = {e["type"] for e in lines}
+    assert {"task_start", "request", "response", "tool_result", "safety_event", "task_end"} <= kinds
+    config = json.loads((run / "results/run_config.json").read_text())
+    assert config["model"]["api_key_set"] is True and config["model"]["model"] == "scripted-model"
+    assert len(config["repos"]["demo"]["commit"]) == 40
+    summary = json.loads((run / "results/summary.json").read_text())
+    assert summary["status"] == "finished" and summary["tasks_finished"] == 3
+    assert summary["success_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    assert "demo_task_002" in (run / "results/REPORT.md").read_text()
+    for f in run.rglob("*"):
+        if f.is_file():
+            assert SECRET not in f.read_text(errors="replace"), f
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    proc = run_cli("run", "--config-dir", str(demo_config), "--runs-root", str(tmp_path / "runs"), "--model", "m",
+                   "--base-url", "http://127.0.0.1:9/v1", "--limit", "1", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr and "cannot reach http://127.0.0.1:9/v1" in proc.stderr
+
+
+def test_401_stops_run_and_keeps_finished_tasks(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    scripts = {"Count the entries": SCRIPTS["Count the entries"], "first non-empty line": [{"status": 401}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path)
+    assert code == 3 and "unauthorized" in stderr and "Traceback" not in stderr
+    assert run is not None
+    assert json.loads((run / "results/demo/demo_task_001.json").read_text())["metrics"]["success"] is True
+    summary = json.loads((run / "results/summary.json").read_text())
+    assert summary["status"] == "aborted" and "unauthorized" in summary["error"]
+    assert not (run / "results/demo/demo_task_003.json").exists()
+
+
+def test_no_choices_and_429_storm_are_model_errors(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    scripts = {"Count the entries": [{"raw_body": {"id": "x", "object": "chat.completion", "choices": []}}],
+               "first non-empty line": [{"status": 429, "retry_after": 0}] * 10}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path, "--tasks", "demo_task_00[12]")
+    assert code == 4, stderr
+    assert "model_error" in stderr and "Traceback" not in stderr
+    assert run is not None
+    r1 = json.loads((run / "results/demo/demo_task_001.json").read_text())
+    assert r1["failure_reason"] == "model_error" and "no choices" in r1["error"]
+    r2 = json.loads((run / "results/demo/demo_task_002.json").read_text())
+    assert r2["failure_reason"] == "model_error" and "429" in r2["error"]
+    # bounded retries: 1 try + 3 retries for the 429 task
+    assert sum(1 for r in server.requests if "first non-empty" in r["messages"][1]["content"]) == 4
+
+
+def test_nop_and_dry_run(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    proc = run_cli("run", "--config-dir", str(demo_config), "--runs-root", str(tmp_path / "runs"), "--dry-run",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = next((tmp_path / "runs").glob("nop-*"))
+    summary = json.loads((run / "results/summary.json").read_text())
+    assert summary["avg_score"] == 0 and summary["tasks_finished"] == 3
+    assert summary["failure_reasons"] == {"missing_answer": 3}
