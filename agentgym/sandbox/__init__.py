@@ -1,1 +1,24 @@
-"""agentgym.sandbox"""
+"""agentgym.sandbox: where agent commands run.
+
+`bwrap` (default): bubblewrap namespaces, read-only repo, size-limited scratch, no network.
+`local`: the same executor on the host, without isolation (see agentgym.sandbox.local).
+"""
+
+from __future__ import annotations
+
+from agentgym.errors import SandboxError
+from agentgym.sandbox.base import SandboxFactory
+from agentgym.sandbox.bwrap import BwrapSandboxFactory, bwrap_available
+from agentgym.sandbox.local import LocalSandboxFactory
+
+SANDBOX_NAMES = ("bwrap", "local")
+
+__all__ = ["SANDBOX_NAMES", "BwrapSandboxFactory", "LocalSandboxFactory", "bwrap_available", "get_sandbox_factory"]
+
+
+def get_sandbox_factory(name: str) -> SandboxFactory:
+    if name == "bwrap":
+        return BwrapSandboxFactory()
+    if name == "local":
+        return LocalSandboxFactory()
+    raise SandboxError(f"unknown sandbox {name!r}", hint=f"choose one of: {', '.join(SANDBOX_NAMES)}")

@@ -1,0 +1,193 @@
+"""The bubblewrap sandbox: real isolation for untrusted agent commands.
+
+Profile: new user, pid, net, ipc, uts and cgroup namespaces (no network at all, not even the host's
+loopback), `--die-with-parent`, `--new-session`, a cleared environment (PATH, HOME=/tmp, LANG, TZ and
+the task's allow-listed variables only), /usr and a minimal /etc read-only, the workspace read-only at
+/repo with each allowed write path bound writable on top, a private /tmp and /dev/shm, everything else
+absent (no /root, /home, cache, run folder or other workspaces). As root the sandbox runs as a dedicated
+unprivileged host uid per concurrent trial (RLIMIT_NPROC is then enforced, host root files unreadable)
+and writable scratch is a tmpfs of `disk_bytes`. Problems are SandboxErrors, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentgym.errors import SandboxError
+from agentgym.sandbox.base import SandboxSpec, WriteEvent
+from agentgym.sandbox.hostmount import Slot, acquire_slot
+from agentgym.sandbox.process import EXECUTOR_SCRIPT, ExecutorSandbox, Launch, View, executor_config
+from agentgym.sandbox.scratch import (
+    SANDBOX_UID,
+    Scratch,
+    copy_back,
+    prepare_scratch,
+    release_scratch,
+    sweep_stale_mounts,
+)
+from agentgym.sandbox.workspace import (
+    Workspace,
+    cache_root,
+    create_workspace,
+    sweep_stale_workspaces,
+)
+from agentgym.sandbox.writepaths import REPO_VIEW, TMP_VIEW, plan_write_paths, resolve_workdir
+from agentgym.sources.base import Snapshot
+
+LOCAL_HINT = "use --sandbox local to run without isolation"
+SANDBOX_PYTHON = "/usr/bin/python3"
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+EXEC_VIEW = "/.agentgym"
+LAUNCHER_ENV = {"PATH": "/usr/bin:/bin"}  # setpriv/bwrap get nothing of the harness environment (API keys)
+PROBE_UID = 65534
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap") or (os.path.exists("/usr/bin/bwrap") and "/usr/bin/bwrap") or None
+
+
+def setpriv_argv(uid: int) -> list[str]:
+    """Prefix that drops to an unprivileged host uid (only when the harness is root)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise SandboxError("setpriv (util-linux) is missing: cannot drop root for the sandbox", hint=LOCAL_HINT)
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
+
+def namespace_args() -> list[str]:
+    return ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--hostname", "agentgym", "--die-with-parent", "--new-session"]
+
+
+def launch_args() -> list[str]:
+    # The executor is the namespace's init: signals from inside cannot kill it, orphans come to it,
+    # and no bwrap helper process sits in the sandbox holding our pipes (/proc/1/fd would expose them).
+    return [*namespace_args(), "--as-pid-1"]
+
+
+def system_args() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in SYSTEM_LINKS:
+        host = f"/{name}"
+        if os.path.islink(host):
+            args += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            args += ["--ro-bind", host, host]
+    return args
+
+
+def env_args(extra: dict[str, str]) -> list[str]:
+    env = {"PATH": SANDBOX_PATH, "HOME": TMP_VIEW, "LANG": "C.UTF-8", "TZ": "UTC", **extra}
+    args = ["--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_available() -> tuple[bool, str]:
+    """Whether bubblewrap can build a sandbox here (probed once per process)."""
+    path = bwrap_path()
+    if path is None:
+        return False, "bwrap not found (install the bubblewrap package)"
+    try:
+        argv = [*setpriv_argv(PROBE_UID), path, *namespace_args(), *system_args(), "--proc", "/proc",
+                "--dev", "/dev", "--", "/usr/bin/true"]
+        probe = subprocess.run(argv, env=LAUNCHER_ENV, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired, SandboxError) as exc:
+        return False, f"bwrap probe failed: {exc}"
+    if probe.returncode != 0:
+        return False, f"bwrap cannot create namespaces: {probe.stderr.strip() or probe.returncode}"
+    return True, path
+
+
+@dataclass
+class BwrapHost:
+    """Host side of one bubblewrap trial."""
+
+    ws: Workspace
+    slot: Slot | None
+    scratch: Scratch | None = None
+
+    @property
+    def host_root(self) -> Path:
+        return self.ws.repo
+
+    async def finish(self) -> list[WriteEvent]:
+        if self.scratch is not None and not self.scratch.released:
+            scratch = self.scratch
+            await asyncio.to_thread(copy_back, scratch)
+            await asyncio.to_thread(release_scratch, scratch)
+        await asyncio.to_thread(self.ws.drop_escaping_links)
+        return await asyncio.to_thread(self.ws.diff_against_snapshot)
+
+    async def release(self) -> None:
+        try:
+            if self.scratch is not None:
+                await asyncio.to_thread(release_scratch, self.scratch)
+        finally:
+            if self.slot is not None:
+                self.slot.release()
+            await asyncio.to_thread(self.ws.remove)
+
+
+def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, bwrap: str) -> Launch:
+    mounts = ["--ro-bind", str(scratch.etc), "/etc", "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+              "--proc", "/proc", "--dev", "/dev", "--bind", str(scratch.root / "shm"), "/dev/shm"]
+    if not any(view == REPO_VIEW for _, view in scratch.binds):
+        mounts += ["--ro-bind", str(scratch.repo_source), REPO_VIEW]
+    for host, view in scratch.binds:
+        mounts += ["--bind", str(host), view]
+    mounts += ["--ro-bind", str(scratch.exec_dir), EXEC_VIEW, "--remount-ro", "/", "--chdir", REPO_VIEW]
+    config = executor_config(repo=REPO_VIEW, tmp=TMP_VIEW, writable=[view for _, view in scratch.binds],
+                             mode="pidns", limits=spec.limits, disk_quota=scratch.privileged)
+    argv = [*setpriv_argv(uid), bwrap, *launch_args(), *env_args(spec.env), *system_args(), *mounts, "--",
+            SANDBOX_PYTHON, "-I", "-S", f"{EXEC_VIEW}/{EXECUTOR_SCRIPT.name}", config]
+    return Launch(argv=argv, env=dict(LAUNCHER_ENV), log_path=log_path, start_hint=LOCAL_HINT)
+
+
+@functools.lru_cache(maxsize=1)
+def _sweep_once() -> None:
+    """Clean up after harness processes that died mid-trial (mounts first: they bind workspaces)."""
+    if os.geteuid() == 0:
+        sweep_stale_mounts()
+    sweep_stale_workspaces()
+
+
+class BwrapSandboxFactory:
+    name = "bwrap"
+
+    async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> ExecutorSandbox:
+        ok, detail = bwrap_available()
+        if not ok:
+            raise SandboxError(f"bubblewrap cannot run: {detail}", hint=LOCAL_HINT)
+        if not os.access(SANDBOX_PYTHON, os.X_OK):
+            raise SandboxError(f"{SANDBOX_PYTHON} is missing: the in-sandbox executor needs it", hint=LOCAL_HINT)
+        plan = plan_write_paths(spec.policy.write_paths_allowed, snapshot.path)
+        workdir = resolve_workdir(spec.initial_working_dir, snapshot.path, REPO_VIEW)
+        await asyncio.to_thread(_sweep_once)
+        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=True)
+        privileged = os.geteuid() == 0
+        host = BwrapHost(ws=ws, slot=None)
+        try:
+            host.slot = acquire_slot(cache_root() / "sandbox-slots") if privileged else None
+            uid = host.slot.uid if host.slot else os.getuid()
+            host.scratch = await asyncio.to_thread(prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged)
+            launch = build_launch(host.scratch, spec, uid, ws.dir / "executor.log", detail)
+            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(REPO_VIEW, workdir, TMP_VIEW),
+                                      host=host)
+            await sandbox.start()
+        except BaseException:
+            await host.release()
+            raise
+        return sandbox

@@ -1,0 +1,425 @@
+"""In-sandbox executor: serves JSON-line requests on stdin, one JSON response per line on stdout.
+
+Standalone and stdlib-only: it runs INSIDE the sandbox as `/usr/bin/python3 -I -S executor.py CONFIG`
+(bubblewrap) or directly on the host (`local`). It lives for the whole trial, so a command costs one
+fork/exec of bash plus a round trip instead of a fresh sandbox.
+
+CONFIG (JSON): {"repo": dir, "tmp": dir, "writable": [dirs or files], "mode": "pidns" | "subreaper",
+                "limits": {cpu_seconds, memory_bytes, file_size_bytes, max_processes, open_files,
+                           output_bytes}}
+Requests:  {"id", "op": "run", "command", "cwd", "timeout"} | {"id", "op": "read", "path", "max_bytes"}
+           | {"id", "op": "write", "path", "content", "append"} | {"id", "op": "list", "path"}
+Responses: {"id", "ok": true, "result": {...}} | {"id", "ok": false, "kind", "detail"}
+The first line written is {"op": "ready", "pid", "problems": [...]} (problems: limits that cannot apply).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import resource
+import selectors
+import signal
+import stat
+import subprocess
+import sys
+import time
+from typing import Any
+
+OUTPUT_KILL_FACTOR = 64  # kill a command once it printed this many times the kept size
+READ_CHUNK = 1 << 16
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+REFUSAL_PATTERNS = (
+    ("read-only file system", "read-only file system"),
+    ("permission denied", "permission denied"),
+    ("operation not permitted", "operation not permitted"),
+    ("network is unreachable", "network unreachable"),
+    ("connection refused", "network: connection refused"),
+    ("couldn't connect to server", "network: connection refused"),
+    ("could not resolve host", "network: no name resolution"),
+    ("temporary failure in name resolution", "network: no name resolution"),
+    ("name or service not known", "network: no name resolution"),
+    ("resource temporarily unavailable", "process limit (fork refused)"),
+    ("no space left on device", "disk limit (no space left)"),
+    ("disk quota exceeded", "disk limit (quota)"),
+    ("cannot allocate memory", "memory limit"),
+    ("memoryerror", "memory limit"),
+    ("cpu time limit exceeded", "cpu limit"),
+    ("file size limit exceeded", "file size limit"),
+    ("file too large", "file size limit"),
+)
+LIMIT_NAMES = (
+    ("cpu_seconds", resource.RLIMIT_CPU),
+    ("memory_bytes", resource.RLIMIT_AS),
+    ("file_size_bytes", resource.RLIMIT_FSIZE),
+    ("max_processes", resource.RLIMIT_NPROC),
+    ("open_files", resource.RLIMIT_NOFILE),
+)
+BLOCKED_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class Refusal(Exception):
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class Capture:
+    """Keeps the head and the tail of a stream (cap bytes in all) and counts what falls between."""
+
+    def __init__(self, cap: int) -> None:
+        self.head_cap = cap // 2
+        self.tail_cap = cap - self.head_cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_cap:
+                del self.tail[: len(self.tail) - self.tail_cap]
+
+    def text(self) -> tuple[str, int]:
+        elided = self.total - len(self.head) - len(self.tail)
+        head = self.head.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "replace")
+        if elided <= 0:
+            return (self.head + self.tail).decode("utf-8", "replace"), 0
+        return f"{head}\n[... {elided} bytes elided ...]\n{tail}", elided
+
+
+def _prctl(option: int, value: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _rlimits(limits: dict[str, int]) -> list[tuple[int, int, int]]:
+    out = []
+    for name, res in LIMIT_NAMES:
+        value = int(limits[name])
+        hard = value + 1 if name == "cpu_seconds" else value  # SIGXCPU first, SIGKILL a second later
+        out.append((res, value, hard))
+    out.append((resource.RLIMIT_CORE, 0, 0))
+    return out
+
+
+def _apply_rlimits(rlimits: list[tuple[int, int, int]]) -> None:
+    for res, soft, hard in rlimits:
+        resource.setrlimit(res, (soft, hard))
+
+
+def check_limits(limits: dict[str, int]) -> list[str]:
+    """Limits this process cannot apply (a hard limit below the request and no privilege to raise it)."""
+    problems = []
+    names = dict((res, name) for name, res in LIMIT_NAMES)
+    for res, soft, hard in _rlimits(limits):
+        _, current_hard = resource.getrlimit(res)
+        if current_hard != resource.RLIM_INFINITY and hard > current_hard and os.geteuid() != 0:
+            problems.append(f"{names.get(res, res)}={soft} is above the hard limit {current_hard}")
+    return problems
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class Executor:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.repo = os.path.realpath(config["repo"])
+        self.tmp = os.path.realpath(config["tmp"])
+        self.writable = [os.path.realpath(p) for p in config["writable"]]
+        self.pidns = config["mode"] == "pidns" and os.getpid() <= 16  # never kill(-1) outside a pid ns
+        self.limits = config["limits"]
+        self.cap = int(self.limits["output_bytes"])
+
+    # ---- commands ---------------------------------------------------------------------------------
+    def run(self, req: dict[str, Any]) -> dict[str, Any]:
+        cwd, timeout = req.get("cwd") or self.repo, float(req["timeout"])
+        if not os.path.isdir(cwd):
+            return {"stdout": "", "stderr": f"cwd not found: {cwd}\n", "exit_code": 1, "duration_ms": 0.0,
+                    "timed_out": False, "stdout_elided": 0, "stderr_elided": 0, "blocked": []}
+        rlimits = _rlimits(self.limits)
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            ["/bin/bash", "--noprofile", "--norc", "-c", req["command"]], cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+            preexec_fn=lambda: _apply_rlimits(rlimits),
+        )
+        out, err = Capture(self.cap), Capture(self.cap)
+        blocked: list[str] = []
+        timed_out = self._pump(proc, out, err, start + timeout, blocked)
+        if timed_out:
+            blocked.append(f"timeout after {timeout:g}s")
+        returncode = proc.wait()
+        self.kill_leftovers()
+        self._drain(proc, out, err)
+        return self._result(returncode, out, err, start, timed_out, blocked)
+
+    def _pump(self, proc: subprocess.Popen[bytes], out: Capture, err: Capture, deadline: float,
+              blocked: list[str]) -> bool:
+        """Read both streams until the command ends. True if it was killed for running too long."""
+        sel = selectors.DefaultSelector()
+        assert proc.stdout is not None and proc.stderr is not None
+        for stream, cap in ((proc.stdout, out), (proc.stderr, err)):
+            os.set_blocking(stream.fileno(), False)
+            sel.register(stream.fileno(), selectors.EVENT_READ, cap)
+        pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else -1
+        if pidfd >= 0:
+            sel.register(pidfd, selectors.EVENT_READ, None)
+        try:
+            return self._select_loop(proc, sel, pidfd, out, err, deadline, blocked)
+        finally:
+            sel.close()
+            if pidfd >= 0:
+                os.close(pidfd)
+
+    def _select_loop(self, proc: subprocess.Popen[bytes], sel: selectors.BaseSelector, pidfd: int,
+                     out: Capture, err: Capture, deadline: float, blocked: list[str]) -> bool:
+        streams = 2
+        while streams:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill(-proc.pid)
+                return True
+            for key, _ in sel.select(min(remaining, 0.05 if pidfd < 0 else remaining)):
+                if key.data is None:  # the command exited; leftovers holding the pipes are killed next
+                    return False
+                chunk = _read(key.fd)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    streams -= 1
+                    continue
+                key.data.feed(chunk)
+                if out.total + err.total > OUTPUT_KILL_FACTOR * self.cap:
+                    _kill(-proc.pid)
+                    blocked.append(f"output limit (killed after {out.total + err.total} bytes)")
+                    return False
+            if pidfd < 0 and proc.poll() is not None:
+                return False
+        remaining = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(remaining, 0))
+        except subprocess.TimeoutExpired:
+            _kill(-proc.pid)
+            return True
+        return False
+
+    def _drain(self, proc: subprocess.Popen[bytes], out: Capture, err: Capture) -> None:
+        """Read what the (now dead) writers left in the pipes."""
+        for stream, cap in ((proc.stdout, out), (proc.stderr, err)):
+            assert stream is not None
+            budget = OUTPUT_KILL_FACTOR * self.cap
+            while budget > 0:
+                chunk = _read(stream.fileno())
+                if not chunk:
+                    break
+                budget -= len(chunk)
+                cap.feed(chunk)
+            stream.close()
+
+    def _result(self, returncode: int, out: Capture, err: Capture, start: float, timed_out: bool,
+                blocked: list[str]) -> dict[str, Any]:
+        stdout, out_elided = out.text()
+        stderr, err_elided = err.text()
+        sig = -returncode if returncode < 0 else (returncode - 128 if returncode > 128 else 0)
+        if sig == signal.SIGXCPU:
+            blocked.append("cpu limit (SIGXCPU)")
+        elif sig == signal.SIGXFSZ:
+            blocked.append("file size limit (SIGXFSZ)")
+        lowered = stderr.lower()
+        for needle, label in REFUSAL_PATTERNS:
+            if needle in lowered and not any(entry.startswith(label) for entry in blocked):
+                blocked.append(label)
+        return {"stdout": stdout, "stderr": stderr, "exit_code": 128 - returncode if returncode < 0 else returncode,
+                "duration_ms": round((time.monotonic() - start) * 1000, 3), "timed_out": timed_out,
+                "stdout_elided": out_elided, "stderr_elided": err_elided, "blocked": blocked}
+
+    def kill_leftovers(self) -> None:
+        """Kill every process that outlived the command (background jobs, daemons, double forks)."""
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            victims = self._others()
+            if not victims:
+                break
+            if self.pidns:
+                _kill(-1)  # every process of this pid namespace but its init and us
+            for pid in victims:
+                _kill(pid)
+            self._reap()
+            time.sleep(0.001)
+        self._reap()
+
+    def _others(self) -> list[int]:
+        if not self._reap():
+            return []  # no children: orphans come to us (init or subreaper), so nothing else survives
+        me, table = os.getpid(), _process_table()
+        if self.pidns:
+            return [pid for pid, (_, state) in table.items() if pid not in (1, me) and state != "Z"]
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        found, todo = [], list(children.get(me, []))
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return [pid for pid in found if table[pid][1] != "Z"]
+
+    @staticmethod
+    def _reap() -> bool:
+        """Reap exited children; True if some child is still alive."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return False
+            if pid == 0:
+                return True
+
+    # ---- files ------------------------------------------------------------------------------------
+    def resolve(self, path: str, *, write: bool = False) -> str:
+        if not os.path.isabs(path):
+            path = os.path.join(self.repo, path)
+        real = os.path.realpath(path)
+        if not (_inside(real, self.repo) or _inside(real, self.tmp)):
+            raise Refusal("path_escape", f"{path} resolves to {real}, outside {self.repo} and {self.tmp}")
+        if write and not any(_inside(real, w) for w in self.writable):
+            raise Refusal("sandbox_blocked", f"{path} is read-only (not under an allowed write path)")
+        return real
+
+    def read(self, req: dict[str, Any]) -> dict[str, Any]:
+        real = self.resolve(req["path"])
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _os_refusal(exc, req["path"]) from None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise Refusal("error", f"{req['path']} is a directory")
+            if not stat.S_ISREG(info.st_mode):
+                raise Refusal("error", f"{req['path']} is not a regular file")
+            data = handle.read(max(0, int(req["max_bytes"])))
+        return {"content": data.decode("utf-8", "replace"), "size": info.st_size,
+                "truncated": len(data) < info.st_size}
+
+    def write(self, req: dict[str, Any]) -> dict[str, Any]:
+        real = self.resolve(req["path"], write=True)
+        data = str(req["content"]).encode("utf-8")
+        if len(data) > int(self.limits["file_size_bytes"]):
+            raise Refusal("sandbox_blocked", f"{req['path']}: file size limit ({self.limits['file_size_bytes']} bytes)")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        flags |= os.O_APPEND if req.get("append") else os.O_TRUNC
+        try:
+            os.makedirs(os.path.dirname(real), exist_ok=True)
+            fd = os.open(real, flags, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise Refusal("error", f"{req['path']} is not a regular file")
+                handle.write(data)
+        except OSError as exc:
+            raise _os_refusal(exc, req["path"]) from None
+        return {"written": len(data)}
+
+    def list(self, req: dict[str, Any]) -> dict[str, Any]:
+        real = self.resolve(req["path"])
+        try:
+            with os.scandir(real) as it:
+                entries = [_entry(e) for e in it]
+        except OSError as exc:
+            raise _os_refusal(exc, req["path"]) from None
+        return {"entries": sorted(entries, key=lambda e: e["name"])}
+
+
+def _entry(entry: os.DirEntry[str]) -> dict[str, Any]:
+    info = entry.stat(follow_symlinks=False)
+    kind = ("symlink" if stat.S_ISLNK(info.st_mode) else "dir" if stat.S_ISDIR(info.st_mode)
+            else "file" if stat.S_ISREG(info.st_mode) else "other")
+    return {"name": entry.name, "type": kind, "size": info.st_size}
+
+
+def _os_refusal(exc: OSError, path: str) -> Refusal:
+    if exc.errno == errno.ENOENT:
+        return Refusal("not_found", f"{path}: no such file or directory")
+    if exc.errno == errno.ELOOP:
+        return Refusal("path_escape", f"{path}: is a symbolic link")
+    if exc.errno in BLOCKED_ERRNOS:
+        return Refusal("sandbox_blocked", f"{path}: {os.strerror(exc.errno or 0)}")
+    return Refusal("error", f"{path}: {exc.strerror or exc}")
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, READ_CHUNK)
+    except OSError:  # BlockingIOError included: nothing more for now
+        return b""
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a pid (negative: a process group; -1: everything we may signal)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (ppid, state) for every process visible in /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                raw = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()
+        if len(fields) >= 2:
+            table[int(name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def _emit(message: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _handle(executor: Executor, request: dict[str, Any]) -> dict[str, Any]:
+    ops = {"run": executor.run, "read": executor.read, "write": executor.write, "list": executor.list}
+    op = ops.get(str(request.get("op")))
+    if op is None:
+        raise Refusal("error", f"unknown op {request.get('op')!r}")
+    return op(request)
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    _prctl(PR_SET_DUMPABLE, 0)  # commands run as our uid: keep them out of /proc/<us>/fd and ptrace
+    if config["mode"] == "subreaper":
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of commands come back to us, so we can kill them
+    executor = Executor(config)
+    _emit({"op": "ready", "pid": os.getpid(), "problems": check_limits(config["limits"])})
+    for line in sys.stdin.buffer:
+        request: dict[str, Any] = {}
+        try:
+            request = json.loads(line)
+            _emit({"id": request.get("id"), "ok": True, "result": _handle(executor, request)})
+        except Refusal as refusal:
+            _emit({"id": request.get("id"), "ok": False, "kind": refusal.kind, "detail": refusal.detail})
+        except Exception as exc:
+            _emit({"id": request.get("id"), "ok": False, "kind": "error", "detail": f"{type(exc).__name__}: {exc}"})
+    executor.kill_leftovers()
+
+
+if __name__ == "__main__":
+    main()

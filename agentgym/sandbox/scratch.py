@@ -1,0 +1,181 @@
+"""Host-side layout of one bubblewrap trial: the writable scratch, a minimal /etc, the executor.
+
+As root, everything writable lives in a tmpfs of `disk_bytes` mounted under /run/agentgym/<trial>
+(reachable by the unprivileged sandbox uid, unlike a cache under /root), next to a read-only bind of
+the workspace repo; the allowed write paths are copied in and copied back at stop. Without root there
+is no size-limited file system: writable places are the workspace's own copies and only RLIMIT_FSIZE
+bounds a single file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentgym.errors import SandboxError
+from agentgym.sandbox import hostmount
+from agentgym.sandbox.process import EXECUTOR_SCRIPT
+from agentgym.sandbox.workspace import CopyBudget, Workspace, copy_tree_safely, pid_alive
+from agentgym.sandbox.writepaths import REPO_VIEW
+
+logger = logging.getLogger(__name__)
+SANDBOX_UID = 1000  # the uid the agent sees (mapped to the slot uid on the host)
+EXTRA_SCRATCH = 1024**2  # /etc and the executor also live in the tmpfs
+ETC_FILES = {
+    "passwd": "root:x:0:0:root:/root:/bin/bash\nagent:x:1000:1000:agent:/tmp:/bin/bash\n"
+              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+    "hostname": "agentgym\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    "gitconfig": "[safe]\n\tdirectory = *\n",  # the repo belongs to another (unmapped) user
+}
+
+
+@dataclass
+class Scratch:
+    root: Path
+    privileged: bool
+    repo_source: Path  # bound read-only at /repo
+    etc: Path
+    exec_dir: Path
+    disk_bytes: int
+    binds: list[tuple[Path, str]] = field(default_factory=list)  # writable: host path -> agent's path
+    copies: list[tuple[Path, Path]] = field(default_factory=list)  # scratch copy -> workspace path
+    released: bool = False
+
+
+def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) -> Scratch:
+    if privileged:
+        root = hostmount.run_base() / ws.dir.name
+        _make_run_base()
+        root.mkdir(mode=0o755)
+        hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
+        repo_source = root / "repo"
+        repo_source.mkdir()
+        hostmount.bind_readonly(ws.repo, repo_source)
+    else:
+        root = ws.dir / "scratch"
+        root.mkdir(mode=0o755)
+        repo_source = ws.repo
+    scratch = Scratch(root=root, privileged=privileged, repo_source=repo_source, etc=root / "etc",
+                      exec_dir=root / "exec", disk_bytes=disk_bytes)
+    try:
+        _populate(scratch, ws, uid)
+    except BaseException:
+        release_scratch(scratch)
+        raise
+    return scratch
+
+
+def _make_run_base() -> None:
+    base = hostmount.run_base()
+    base.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chmod(base, 0o711)
+
+
+def _populate(scratch: Scratch, ws: Workspace, uid: int) -> None:
+    _write_etc(scratch.etc)
+    scratch.exec_dir.mkdir(mode=0o755)
+    shutil.copyfile(EXECUTOR_SCRIPT, scratch.exec_dir / EXECUTOR_SCRIPT.name)
+    os.chmod(scratch.exec_dir / EXECUTOR_SCRIPT.name, 0o644)
+    for name in ("tmp", "shm"):
+        path = scratch.root / name
+        path.mkdir()
+        os.chmod(path, 0o1777)
+        os.chown(path, uid, uid)
+    scratch.binds.append((scratch.root / "tmp", "/tmp"))
+    for index, wp in enumerate(ws.plan.repo_paths):
+        view = f"{REPO_VIEW}/{wp.rel}" if wp.rel else REPO_VIEW
+        host = ws.repo / wp.rel
+        if scratch.privileged:
+            copy = scratch.root / f"w{index}"
+            _copy_in(host, copy, uid)
+            scratch.binds.append((copy, view))
+            scratch.copies.append((copy, host))
+        else:
+            scratch.binds.append((host, view))
+
+
+def _write_etc(etc: Path) -> None:
+    etc.mkdir(mode=0o755)
+    for name, text in ETC_FILES.items():
+        (etc / name).write_text(text)
+    if os.path.isfile("/etc/ld.so.cache"):
+        shutil.copyfile("/etc/ld.so.cache", etc / "ld.so.cache")
+    (etc / "alternatives").mkdir()  # mount point for the host's (commands like awk link through it)
+    for path in etc.iterdir():
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def _copy_in(host: Path, copy: Path, uid: int) -> None:
+    try:
+        copy_tree_safely(str(host), str(copy), writable=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise SandboxError(f"the allowed write path {host.name}/ is larger than the disk limit",
+                               hint="raise it with --limit disk_bytes=N") from None
+        raise
+    _chown_tree(copy, uid)
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.lchown(path, uid, uid)
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, name), uid, uid)
+
+
+def copy_back(scratch: Scratch) -> list[str]:
+    """Replace the workspace's write paths by what the agent left in the scratch (never following links).
+
+    Returns the files not copied because they exceed disk_bytes in all (sparse files).
+    """
+    budget = CopyBudget(remaining=scratch.disk_bytes)
+    for copy, host in scratch.copies:
+        if host.is_dir() and not host.is_symlink():
+            shutil.rmtree(host)
+        elif host.exists() or host.is_symlink():
+            host.unlink()
+        if copy.exists() or copy.is_symlink():
+            copy_tree_safely(str(copy), str(host), writable=True, budget=budget)
+        elif not host.parent.is_dir():
+            host.parent.mkdir(parents=True)
+    for path in budget.skipped:
+        logger.warning("not copied back (over the disk limit): %s", path)
+    return budget.skipped
+
+
+def release_scratch(scratch: Scratch) -> None:
+    if scratch.released:
+        return
+    scratch.released = True
+    if scratch.privileged:
+        _unmount_trial(scratch.root)
+
+
+def _unmount_trial(root: Path) -> None:
+    hostmount.unmount(root / "repo")
+    hostmount.unmount(root)
+    with contextlib.suppress(OSError):
+        root.rmdir()
+
+
+def sweep_stale_mounts() -> int:
+    """Unmount trial scratches left by harness processes that no longer exist. Returns how many."""
+    base, count = hostmount.run_base(), 0
+    if not base.is_dir():
+        return 0
+    for entry in base.iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            _unmount_trial(entry)
+            count += 1
+    return count
+
