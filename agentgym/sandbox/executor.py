@@ -142,6 +142,12 @@ class Executor:
         self.pidns = config["mode"] == "pidns" and os.getpid() <= 16  # never kill(-1) outside a pid ns
         self.limits = config["limits"]
         self.cap = int(self.limits["output_bytes"])
+        # Limits are fixed for the trial: apply them to the executor once, so children inherit them and
+        # Popen can take the fast vfork path (a preexec_fn forces a full fork: ~1 ms more per command).
+        # Only the CPU limit must start from zero for each command: it is set on the child right after spawn.
+        rlimits = _rlimits(self.limits)
+        self.cpu_limit = [(soft, hard) for res, soft, hard in rlimits if res == resource.RLIMIT_CPU]
+        _apply_rlimits([r for r in rlimits if r[0] != resource.RLIMIT_CPU])
 
     # ---- commands ---------------------------------------------------------------------------------
     def run(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -149,13 +155,14 @@ class Executor:
         if not os.path.isdir(cwd):
             return {"stdout": "", "stderr": f"cwd not found: {cwd}\n", "exit_code": 1, "duration_ms": 0.0,
                     "timed_out": False, "stdout_elided": 0, "stderr_elided": 0, "blocked": []}
-        rlimits = _rlimits(self.limits)
         start = time.monotonic()
         proc = subprocess.Popen(
             ["/bin/bash", "--noprofile", "--norc", "-c", req["command"]], cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-            preexec_fn=lambda: _apply_rlimits(rlimits),
         )
+        for soft_hard in self.cpu_limit:
+            with contextlib.suppress(ProcessLookupError):
+                resource.prlimit(proc.pid, resource.RLIMIT_CPU, soft_hard)
         out, err = Capture(self.cap), Capture(self.cap)
         blocked: list[str] = []
         timed_out = self._pump(proc, out, err, start + timeout, blocked)

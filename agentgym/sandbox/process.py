@@ -98,7 +98,8 @@ class ExecutorClient:
     async def _read(self, deadline: float) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdout is not None
         try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), max(0.001, deadline - time.monotonic()))
+            async with asyncio.timeout(max(0.001, deadline - time.monotonic())):  # no extra task, unlike wait_for
+                line = await self.proc.stdout.readline()
         except (TimeoutError, ValueError, ConnectionError) as exc:
             raise ExecutorGone(f"the executor stopped answering ({type(exc).__name__})") from None
         if not line:
