@@ -142,3 +142,19 @@ def test_nop_and_dry_run(tmp_path: Path, demo_config: Path, cache_dir: Path) -> 
     summary = json.loads((run / "results/summary.json").read_text())
     assert summary["avg_score"] == 0 and summary["tasks_finished"] == 3
     assert summary["failure_reasons"] == {"missing_answer": 3}
+
+
+def test_repeated_call_ends_trial_and_output_is_elided_explicitly(tmp_path: Path, demo_config: Path,
+                                                                  cache_dir: Path) -> None:
+    big = {"tool": "run_command", "args": {"command": "python3 -c \"print('x' * 20000)\""}}
+    scripts = {"Count the entries": [big, big, big, big, big]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path, "--tasks", "demo_task_001", "--tool-output-bytes",
+                                 "1024")
+    assert code == 0, stderr
+    assert run is not None
+    r = json.loads((run / "results/demo/demo_task_001.json").read_text())
+    assert r["failure_reason"] == "step_limit" and "3 times in a row" in r["error"]
+    assert r["metrics"]["commands_used"] == 2  # the third identical call is not executed
+    stdout = r["transcript"]["tool_calls"][0]["tool_output"]["stdout"]
+    assert "[… 18977 bytes elided …]" in stdout and len(stdout) < 1100  # 20001 - 1024 kept

@@ -204,3 +204,15 @@ def test_raw_of_several_calls_in_one_block() -> None:
     text = TWO_IN_ONE_TAG
     rec = recover_tool_calls(text, TOOLS)
     assert [c.raw for c in rec.calls] == [CALL_A, CALL_B]
+
+
+def test_echoed_tool_definition_is_neither_call_nor_error() -> None:
+    echo = (
+        '<tools>\n{"type": "function", "function": {"name": "list_dir", "description": "List the entries", '
+        '"parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}\n'
+        "</tools>\n"
+        '{"name": "list_dir", "arguments": {"path": "src"}}'
+    )
+    rec = recover_tool_calls(echo, {"list_dir", "run_command"})
+    assert [(c.name, json.loads(c.arguments)) for c in rec.calls] == [("list_dir", {"path": "src"})]
+    assert rec.format_errors == []

@@ -16,6 +16,13 @@ from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
 from agentgym.tools.toolbox import Toolbox
 
+MAX_IDENTICAL_CALLS = 3  # the same call (tool + arguments) this many times in a row ends the trial
+
+
+class RepeatedCall(Exception):
+    """The model is stuck repeating one call; the trial ends as a step limit."""
+
+
 FORMAT_ERROR_HINT = (
     "Your last message looked like a tool call but could not be used ({errors}). "
     'Call a tool with a JSON object {{"name": ..., "arguments": {{...}}}}, or answer without a tool call when done.'
@@ -52,7 +59,7 @@ class ModelAgent:
             {"role": "user", "content": task.instruction},
         ]
         outcome.prompt_messages = list(messages)
-        sent = 0
+        sent, last_call, repeats = 0, "", 0
         for turn in range(task.turn_cap):
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
@@ -80,6 +87,11 @@ class ModelAgent:
             if any(c.recovered_from_text for c in reply.tool_calls):
                 _declare_recovered(reply.assistant_message, reply.tool_calls)
             for call in reply.tool_calls:
+                signature = f"{call.name}:{call.arguments}"
+                repeats = repeats + 1 if signature == last_call else 1
+                last_call = signature
+                if repeats >= MAX_IDENTICAL_CALLS:
+                    raise RepeatedCall(f"the same {call.name} call {MAX_IDENTICAL_CALLS} times in a row")
                 result = await toolbox.call(call.name, call.arguments, call_id=call.id,
                                             recovered=call.recovered_from_text)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})

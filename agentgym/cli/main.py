@@ -78,6 +78,10 @@ def run(
     scoring_profile: Annotated[str | None, typer.Option(help="v1 (original formula) or v2 (default).")] = None,
     epochs: Annotated[int, typer.Option(help="Run every task N times.", min=1)] = 1,
     concurrency: Annotated[int, typer.Option(help="Trials run at once.", min=1)] = 1,
+    tool_output_bytes: Annotated[int | None, typer.Option(help="Bytes of each command stream shown to the model "
+                                                               "(head+tail, marked); read_file default is twice "
+                                                               "that. Default 8192, 2048 for the embedded model.",
+                                                          min=256)] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
     from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
@@ -89,7 +93,7 @@ def run(
         config_dir=config_dir, task_set=task_set, limit=limit, tasks_glob=tasks, runs_root=runs_root,
         repos=[r.strip() for r in repos.split(",") if r.strip()] if repos else None,
         scoring_profile=scoring_profile, epochs=epochs, concurrency=concurrency,
-        limits=parse_limits(sandbox_limit or []),
+        limits=parse_limits(sandbox_limit or []), tool_output_bytes=tool_output_bytes,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))

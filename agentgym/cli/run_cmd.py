@@ -23,6 +23,7 @@ from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox.base import Limits
 
 console = Console(stderr=True)
+EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
 EXIT_TASK_ERRORS = 4  # the run finished, but some tasks could not be evaluated (model or harness errors)
 
 
@@ -116,6 +117,8 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
         await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
         return rundir
     async with model_endpoint(flags) as (settings, public):
+        if "model_card" in public and req.tool_output_bytes is None:
+            req.tool_output_bytes = EMBEDDED_OUTPUT_CAP
         client = OpenAIChatClient(settings)
         try:
             agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))

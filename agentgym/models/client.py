@@ -86,7 +86,7 @@ class OpenAIChatClient:
         calls = [ToolCall(id=tc.id or f"call_{uuid.uuid4().hex[:8]}", name=tc.function.name,
                           arguments=tc.function.arguments or "{}") for tc in (msg.tool_calls or [])]
         format_errors: list[str] = []
-        assistant: dict[str, Any] = {"role": "assistant", "content": content}
+        assistant: dict[str, Any] = {"role": "assistant", "content": content or ""}  # some servers reject null
         if calls:
             assistant["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls

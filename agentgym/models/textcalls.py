@@ -238,6 +238,8 @@ def _json_reason(exc: Exception) -> str:
 
 
 def _calls_from_value(value: Any, raw: str, tools: set[str], *, strict: bool) -> list[RecoveredCall]:
+    if isinstance(value, dict) and _is_schema_echo(value):
+        raise _NotACall
     if isinstance(value, list):
         if not value or not all(isinstance(v, dict) and _looks_like_call(v, tools) for v in value):
             raise _NotACall
@@ -247,8 +249,18 @@ def _calls_from_value(value: Any, raw: str, tools: set[str], *, strict: bool) ->
     raise _NotACall
 
 
+def _is_schema_echo(obj: dict[str, Any]) -> bool:
+    """A tool *definition* repeated back (`{"type": "function", "function": {"name", "description", "parameters":
+    {"type": "object", "properties": …}}}`): small models do this; it is neither a call nor a format error."""
+    inner = obj.get("function") if isinstance(obj.get("function"), dict) else obj
+    params = inner.get("parameters")
+    return isinstance(params, dict) and params.get("type") == "object" and "properties" in params
+
+
 def _looks_like_call(obj: dict[str, Any], tools: set[str]) -> bool:
     """Lenient contexts: only objects that clearly try to be calls count."""
+    if _is_schema_echo(obj):
+        return False
     if isinstance(obj.get("function"), dict):
         return True
     if "name" not in obj:

@@ -30,6 +30,7 @@ from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_tria
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sources.base import Snapshot
 from agentgym.specs.weights import Weights
+from agentgym.tools.toolbox import DEFAULT_OUTPUT_CAP
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunRequest:
     epochs: int = 1
     concurrency: int = 1
     limits: Limits = field(default_factory=Limits)
+    tool_output_bytes: int | None = None  # None: 8 KiB, or 2 KiB for the embedded model (8k-token context)
 
 
 @dataclass
@@ -98,6 +100,7 @@ def run_config(plan: Plan, req: RunRequest, *, run_id: str, agent: str, model: d
         "config_dir": str(plan.tree.root) if plan.tree.root else "(packaged defaults)",
         "filters": {"repos": req.repos, "tasks": req.tasks_glob, "limit": req.limit},
         "epochs": req.epochs,
+        "tool_output_bytes": req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
         "concurrency": req.concurrency,
         "scoring": plan.weights.model_dump(),
         "tasks_planned": len(plan.trials),
@@ -111,7 +114,7 @@ async def execute(plan: Plan, req: RunRequest, rundir: RunDir, agent: Agent, fac
                   *, on_trial: Callable[[TrialRecord], None] = lambda _r: None) -> None:
     """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
     ctx = TrialContext(agent=agent, sandbox_factory=factory, weights=plan.weights, limits=req.limits,
-                       model_id=model_id, env=dict(os.environ))
+                       model_id=model_id, env=dict(os.environ), tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP)
     sem = asyncio.Semaphore(max(1, req.concurrency))
     fatal: list[str] = []
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import Agent, AgentOutcome
+from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
 from agentgym.models.base import FatalModelError, TrialModelError
 from agentgym.runner.config import LoadedTask
@@ -21,7 +22,7 @@ from agentgym.scoring.score import ScoreInputs, score_task
 from agentgym.sources.base import Snapshot
 from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
 from agentgym.specs.weights import Weights
-from agentgym.tools.toolbox import CommandLimitReached, Toolbox, TrialTimeout
+from agentgym.tools.toolbox import DEFAULT_OUTPUT_CAP, CommandLimitReached, Toolbox, TrialTimeout
 
 GRACE_SECONDS = 5.0
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class TrialContext:
     limits: Limits
     model_id: str
     env: dict[str, str]
+    tool_output_bytes: int = DEFAULT_OUTPUT_CAP
 
 
 @dataclass
@@ -58,7 +60,7 @@ async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentO
     budget = task.spec.timeout_seconds + GRACE_SECONDS
     try:
         await asyncio.wait_for(agent.run(task.spec, toolbox, outcome), timeout=budget)
-    except CommandLimitReached as exc:
+    except (CommandLimitReached, RepeatedCall) as exc:
         outcome.stop_reason, outcome.error = "step_limit", str(exc)
     except (TrialTimeout, TimeoutError) as exc:
         outcome.stop_reason, outcome.error = "timeout", str(exc) or f"timeout_seconds={task.spec.timeout_seconds}"
@@ -86,7 +88,8 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     try:
         sandbox = await ctx.sandbox_factory.open(plan.snapshot, spec)
         toolbox = Toolbox(sandbox=sandbox, policy=task.policy, max_commands=task.spec.max_commands,
-                          deadline=time.monotonic() + task.spec.timeout_seconds, events=outcome.events)
+                          deadline=time.monotonic() + task.spec.timeout_seconds, events=outcome.events,
+                          output_cap=ctx.tool_output_bytes)
         fatal = await _act(ctx.agent, task, toolbox, outcome)
         changes = await sandbox.stop()
         unauthorized = [SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}") for c in changes]

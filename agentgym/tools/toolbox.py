@@ -13,8 +13,8 @@ from agentgym.specs.task import ResolvedPolicy
 from agentgym.tools.policy import PathView, Violation, check_command, check_path
 from agentgym.tools.schema import REQUIRED_ARGS, TOOL_NAMES
 
-DEFAULT_OUTPUT_CAP = 16 * 1024  # bytes of each stream shown to the model
-DEFAULT_READ_BYTES = 64 * 1024
+DEFAULT_OUTPUT_CAP = 8 * 1024  # bytes of each stream shown to the model (head + tail, marker between)
+MAX_READ_BYTES = 1024 * 1024
 
 
 class CommandLimitReached(Exception):
@@ -113,8 +113,11 @@ class Toolbox:
             return self._refuse(violation)
         path = str(args["path"])
         if name == "read_file":
-            max_bytes = int(args.get("max_bytes") or DEFAULT_READ_BYTES)
-            read = await self.sandbox.read_file(path, max(1, min(max_bytes, DEFAULT_READ_BYTES * 16)))
+            try:
+                max_bytes = int(args.get("max_bytes") or self.output_cap * 2)
+            except (TypeError, ValueError):
+                return {}, "max_bytes must be an integer"
+            read = await self.sandbox.read_file(path, max(1, min(max_bytes, MAX_READ_BYTES)))
             note = f"\n[… file has {read.size} bytes; showing the first {max_bytes} …]" if read.truncated else ""
             return {"path": path, "content": read.content + note, "size": read.size, "truncated": read.truncated}, None
         if name == "list_dir":
@@ -124,7 +127,8 @@ class Toolbox:
         if mode not in ("overwrite", "append"):
             return {}, f"invalid mode '{mode}' (overwrite|append)"
         written = await self.sandbox.write_file(path, str(args["content"]), append=mode == "append")
-        return {"path": path, "bytes_written": written, "mode": mode}, None
+        return {"path": path, "bytes_written": written, "mode": mode,
+                "note": "saved. If this completes the task, reply with a short message and no tool call."}, None
 
     async def _run_command(self, args: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         command = str(args["command"])
