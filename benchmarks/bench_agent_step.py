@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from agentgym.agents.model_loop import ModelAgent
-from agentgym.models.client import ModelSettings, OpenAIChatClient
+from agentgym.models.base import ModelSettings
+from agentgym.models.client import OpenAIChatClient
 from agentgym.models.scripted import ScriptedServer
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import system_prompt_path
@@ -48,7 +49,7 @@ def responder(request: dict) -> dict:
     first_user = next(m["content"] for m in request["messages"] if m["role"] == "user")
     k = int(first_user.split("k=")[1].split()[0])
     turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    return {"tool": "run_command", "args": {"command": "echo hi"}} if turn < k else {"content": "done"}
+    return {"tool": "run_command", "args": {"command": f"echo hi {turn}"}} if turn < k else {"content": "done"}
 
 
 def make_config(root: Path, ks: list[int], n: int) -> Path:
@@ -104,6 +105,21 @@ def floor_ms(server: ScriptedServer, n: int = 200) -> tuple[float, float]:
     return http_ms, bash_ms
 
 
+async def sdk_call_ms(base_url: str, n: int = 200) -> float:
+    """The official SDK's round trip alone (same body as the HTTP floor): shows what the SDK itself costs."""
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    client = openai.AsyncOpenAI(api_key="x", base_url=base_url)
+    body = {"model": "bench", "messages": [{"role": "user", "content": "bench k=0 i=0"}]}
+    await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+    await client.close()
+    return (time.perf_counter() - t0) * 1000 / n
+
+
 def startup_s(cfg: Path, server: ScriptedServer, sandbox: str, runs: Path) -> float:
     stamps: list[float] = []
     previous = server.responder
@@ -156,6 +172,9 @@ def main() -> None:
         t5, t25 = statistics.median(times[5]), statistics.median(times[25])
         step = (t25 - t5) / 20 * 1000
         http_ms, bash_ms = floor_ms(server)
+        server.require_tools = False
+        sdk_ms = asyncio.run(sdk_call_ms(server.base_url))
+        server.require_tools = True
         floor = http_ms + bash_ms
         start = [startup_s(cfg, server, args.sandbox, root / "runs") for _ in range(3)]
     print(f"sandbox={args.sandbox}  tasks per K={args.tasks}")
@@ -164,6 +183,7 @@ def main() -> None:
     print(f"{'step at the margin (ms)':<38}{step:>10.2f}{'<= 3.00':>14}{step / 3:>9.2f}")
     print(f"{'floor: HTTP round trip + bash -c (ms)':<38}{floor:>10.2f}{'':>14}")
     print(f"{'  of which HTTP / bash (ms)':<38}{f'{http_ms:.2f}/{bash_ms:.2f}':>10}")
+    print(f"{'  openai SDK round trip alone (ms)':<38}{sdk_ms:>10.2f}")
     print(f"{'step / floor':<38}{step / floor:>10.2f}{'<= 2.00':>14}{step / floor / 2:>9.2f}")
     print(f"{'start-up to first request (s, median)':<38}{statistics.median(start):>10.3f}{'<= 0.500':>14}"
           f"{statistics.median(start) / 0.5:>9.2f}")

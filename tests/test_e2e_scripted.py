@@ -158,3 +158,29 @@ def test_repeated_call_ends_trial_and_output_is_elided_explicitly(tmp_path: Path
     assert r["metrics"]["commands_used"] == 2  # the third identical call is not executed
     stdout = r["transcript"]["tool_calls"][0]["tool_output"]["stdout"]
     assert "[… 18977 bytes elided …]" in stdout and len(stdout) < 1100  # 20001 - 1024 kept
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_reasoning_content_passthrough(tmp_path: Path, demo_config: Path, cache_dir: Path, flag: bool) -> None:
+    scripts = {"Count the entries": [
+        {"tool": "run_command", "args": {"command": "ls"}, "reasoning_content": "I should list the root."},
+        {"content": "done"},
+    ]}
+    extra = ["--include-reasoning-content"] if flag else []
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, stderr, _ = _run(demo_config, server, tmp_path, "--tasks", "demo_task_001", *extra)
+    assert code == 0, stderr
+    second = server.requests[1]["messages"]
+    assistant = next(m for m in second if m["role"] == "assistant")
+    assert assistant.get("reasoning_content") == ("I should list the root." if flag else None)
+
+
+def test_repo_that_cannot_be_fetched_is_one_line(tmp_path: Path, cache_dir: Path) -> None:
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path / "cfg", str(tmp_path / "no-such-repo"))
+    proc = run_cli("run", "--agent", "nop", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"),
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("snapshot ")]
+    assert len(lines) == 1 and "repo 'demo'" in lines[0], proc.stderr

@@ -159,7 +159,9 @@ def doctor() -> None:
     rows = doctor_report()
     for feature, works, detail in rows:
         mark = "[green]ok[/]  " if works else "[red]no[/]  "
-        err.print(f"{mark} {feature}: {detail}")
+        err.print(f"{mark} {feature}: {detail}", soft_wrap=True, highlight=False)
+    if not all(works for feature, works, _ in rows if feature == "bubblewrap"):
+        raise typer.Exit(1)
 
 
 @app.command("serve-local")

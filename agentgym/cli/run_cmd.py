@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from agentgym.agents.baselines import NopAgent, OracleAgent
 from agentgym.agents.model_loop import ModelAgent
 from agentgym.cli import settings as st
 from agentgym.errors import SpecError
-from agentgym.models.client import ModelSettings, OpenAIChatClient
+from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import system_prompt_path
 from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
@@ -119,6 +121,8 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
     async with model_endpoint(flags) as (settings, public):
         if "model_card" in public and req.tool_output_bytes is None:
             req.tool_output_bytes = EMBEDDED_OUTPUT_CAP
+        from agentgym.models.client import OpenAIChatClient
+
         client = OpenAIChatClient(settings)
         try:
             agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
@@ -135,6 +139,9 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
     if dry_run:
         agent = "nop"
+    if agent == "model":
+        # The openai SDK takes ~0.3 s to import; let that overlap with planning and sandbox start-up I/O.
+        threading.Thread(target=importlib.import_module, args=("agentgym.models.client",), daemon=True).start()
     plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run))

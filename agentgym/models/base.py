@@ -26,6 +26,26 @@ class ModelReply:
     format_errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ModelSettings:
+    model: str
+    base_url: str
+    api_key: str | None = None
+    temperature: float = 0.0
+    max_output_tokens: int = 4096
+    include_reasoning_content: bool = False
+    max_retries: int = 3  # bounded: the SDK backs off exponentially and honours Retry-After
+    request_timeout: float = 600.0
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to write to disk: the key itself never, only whether one was set."""
+        return {
+            "model": self.model, "base_url": self.base_url, "api_key_set": bool(self.api_key),
+            "temperature": self.temperature, "max_output_tokens": self.max_output_tokens,
+            "include_reasoning_content": self.include_reasoning_content, "max_retries": self.max_retries,
+        }
+
+
 class ModelClient(Protocol):
     model_id: str
 

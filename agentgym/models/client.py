@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
 
-from agentgym.models.base import FatalModelError, ModelReply, ToolCall, TrialModelError
+from agentgym.models.base import FatalModelError, ModelReply, ModelSettings, ToolCall, TrialModelError
 from agentgym.models.textcalls import recover_tool_calls
 from agentgym.tools.schema import TOOL_NAMES
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    model: str
-    base_url: str
-    api_key: str | None = None
-    temperature: float = 0.0
-    max_output_tokens: int = 4096
-    include_reasoning_content: bool = False
-    max_retries: int = 3  # bounded: the SDK backs off exponentially and honours Retry-After
-    request_timeout: float = 600.0
-
-    def public(self) -> dict[str, Any]:
-        """Settings safe to write to disk: the key itself never, only whether one was set."""
-        return {
-            "model": self.model, "base_url": self.base_url, "api_key_set": bool(self.api_key),
-            "temperature": self.temperature, "max_output_tokens": self.max_output_tokens,
-            "include_reasoning_content": self.include_reasoning_content, "max_retries": self.max_retries,
-        }
 
 
 class OpenAIChatClient:
