@@ -184,3 +184,21 @@ def test_repo_that_cannot_be_fetched_is_one_line(tmp_path: Path, cache_dir: Path
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("snapshot ")]
     assert len(lines) == 1 and "repo 'demo'" in lines[0], proc.stderr
+
+
+def test_api_key_never_enters_the_sandbox_even_if_allow_listed(tmp_path: Path, demo_repo: Path,
+                                                              cache_dir: Path) -> None:
+    from tests.conftest import TASK_TOP, write_config
+
+    leaky = TASK_TOP + "command_policy:\n  env_allowed: [OPENAI_API_KEY, MY_TOKEN_COPY, HARMLESS]\n"
+    cfg = write_config(tmp_path / "cfg", str(demo_repo), {"task_001.yaml": leaky})
+    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": "env; cat /proc/*/environ"}},
+                                     {"content": "done"}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        proc = run_cli("run", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"), "--model", "m",
+                       "--base-url", server.base_url, cwd=tmp_path,
+                       env={"OPENAI_API_KEY": SECRET, "MY_TOKEN_COPY": SECRET, "HARMLESS": "visible-value"})
+        assert proc.returncode == 0, proc.stderr
+        tool_reply = next(m for m in server.requests[1]["messages"] if m["role"] == "tool")["content"]
+    assert "HARMLESS=visible-value" in tool_reply  # allow-listing works for ordinary variables
+    assert SECRET not in tool_reply and "OPENAI_API_KEY" not in tool_reply

@@ -130,7 +130,8 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
             rundir.write_run_config(run_config(plan, req, run_id=run_id, agent="model", model=public,
                                                sandbox=factory.name, dry_run=False))
             console.print(f"run folder: {rundir.root}")
-            await execute(plan, req, rundir, agent_obj, factory, settings.model, on_trial=_print_trial)
+            await execute(plan, req, rundir, agent_obj, factory, settings.model, secrets=[settings.api_key or ""],
+                          on_trial=_print_trial)
         finally:
             await client.aclose()
     return rundir

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentgym.fsutil import write_atomic, write_json_atomic
+from agentgym.fsutil import write_atomic
 from agentgym.results.report import render_report, summarize
 from agentgym.specs.result import TaskResult
 
@@ -85,4 +85,4 @@ class RunDir:
         write_atomic(self.root / "results" / "REPORT.md", self._scrub(render_report(summary, self.results)))
 
 
-__all__ = ["RunDir", "run_folder_name", "write_json_atomic"]
+__all__ = ["RunDir", "run_folder_name"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentgym import __version__
 from agentgym.agents.base import Agent
-from agentgym.errors import AgentGymError, ModelError
+from agentgym.errors import ModelError
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import (
     ConfigTree,
@@ -31,6 +31,8 @@ from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sources.base import Snapshot
 from agentgym.specs.weights import Weights
 from agentgym.tools.toolbox import DEFAULT_OUTPUT_CAP
+
+SECRET_VARIABLES = frozenset({"OPENAI_API_KEY", "API_KEY", "ANTHROPIC_API_KEY", "HF_TOKEN", "GITHUB_TOKEN"})
 
 
 @dataclass
@@ -110,11 +112,18 @@ def run_config(plan: Plan, req: RunRequest, *, run_id: str, agent: str, model: d
     }
 
 
+def sandbox_env_candidates(secrets: list[str]) -> dict[str, str]:
+    """Host variables a task may allow-list into its sandbox: never the API key, whatever it is called."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES and v not in secrets}
+
+
 async def execute(plan: Plan, req: RunRequest, rundir: RunDir, agent: Agent, factory: SandboxFactory, model_id: str,
-                  *, on_trial: Callable[[TrialRecord], None] = lambda _r: None) -> None:
+                  *, secrets: list[str] | None = None,
+                  on_trial: Callable[[TrialRecord], None] = lambda _r: None) -> None:
     """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
     ctx = TrialContext(agent=agent, sandbox_factory=factory, weights=plan.weights, limits=req.limits,
-                       model_id=model_id, env=dict(os.environ), tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP)
+                       model_id=model_id, env=sandbox_env_candidates([s for s in secrets or [] if s]),
+                       tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP)
     sem = asyncio.Semaphore(max(1, req.concurrency))
     fatal: list[str] = []
 
@@ -145,4 +154,4 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-__all__ = ["AgentGymError", "Plan", "RunRequest", "execute", "load_plan", "new_run_id", "run_config"]
+__all__ = ["Plan", "RunRequest", "execute", "load_plan", "new_run_id", "run_config"]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import SourceError
+from agentgym.fsutil import write_json_atomic
 
 CACHE_ENV = "AGENTGYM_CACHE"
 _DIGEST_VERSION = b"agentgym-tree-v1\0"
@@ -153,14 +154,6 @@ def remove_tree(path: Path) -> None:
             if not os.path.islink(child):
                 os.chmod(child, stat.S_IMODE(os.lstat(child).st_mode) | stat.S_IRWXU)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 # --- the store ----------------------------------------------------------------------------------
