@@ -202,3 +202,53 @@ def test_api_key_never_enters_the_sandbox_even_if_allow_listed(tmp_path: Path, d
         tool_reply = next(m for m in server.requests[1]["messages"] if m["role"] == "tool")["content"]
     assert "HARMLESS=visible-value" in tool_reply  # allow-listing works for ordinary variables
     assert SECRET not in tool_reply and "OPENAI_API_KEY" not in tool_reply
+
+
+def test_concurrent_trials_and_local_sandbox_warning(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path, "--concurrency", "3", "--epochs", "2",
+                                 "--sandbox", "local")
+    assert code == 0, stderr
+    assert "WITHOUT isolation" in stderr
+    assert run is not None
+    summary = json.loads((run / "results/summary.json").read_text())
+    assert summary["tasks_finished"] == 6 and summary["success_rate"] == pytest.approx(4 / 6, abs=1e-3)
+    index = json.loads((run / "results/demo/index.json").read_text())
+    assert sorted((t["task_id"], t["epoch"]) for t in index["tasks"]) == [
+        (f"demo_task_00{i}", e) for i in (1, 2, 3) for e in (0, 1)]
+    assert "WITHOUT isolation" in (run / "results/REPORT.md").read_text()
+
+
+def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, demo_config: Path,
+                                                              cache_dir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def slow(request: dict) -> dict:
+        first_user = next(m["content"] for m in request["messages"] if m["role"] == "user")
+        if "Count the entries" in first_user:
+            return ScriptByTask(SCRIPTS)(request)
+        time.sleep(0.3)
+        return {"tool": "run_command", "args": {"command": f"sleep 30; echo {len(request['messages'])}"}}
+
+    with ScriptedServer(slow) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(demo_config), "--runs-root",
+             str(tmp_path / "runs"), "--model", "m", "--base-url", server.base_url],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 5:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the second task is now inside `sleep 30` in its sandbox
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    run = next((tmp_path / "runs").glob("m-*"))
+    assert json.loads((run / "results/demo/demo_task_001.json").read_text())["metrics"]["success"] is True
+    assert json.loads((run / "results/summary.json").read_text())["status"] == "interrupted"
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 30; echo"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""

@@ -26,7 +26,8 @@ from agentgym.sandbox.base import Limits
 
 console = Console(stderr=True)
 EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
-EXIT_TASK_ERRORS = 4  # the run finished, but some tasks could not be evaluated (model or harness errors)
+EXIT_TASK_ERRORS = 4
+EXIT_INTERRUPTED = 130  # the run finished, but some tasks could not be evaluated (model or harness errors)
 
 
 @dataclasses.dataclass
@@ -98,8 +99,9 @@ def _print_trial(record: TrialRecord) -> None:
     r = record.result
     mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
     reason = f" ({r.failure_reason})" if r.failure_reason else ""
-    console.print(f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}"
-                  f", {r.metrics.commands_used} commands{reason}")
+    calls = len(r.transcript.tool_calls)
+    console.print(f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
+                  f"{calls} tool call(s), {r.metrics.commands_used} command(s){reason}")
 
 
 async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFlags, sandbox: str,
@@ -145,7 +147,11 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
         threading.Thread(target=importlib.import_module, args=("agentgym.models.client",), daemon=True).start()
     plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
-    rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run))
+    try:
+        rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run))
+    except KeyboardInterrupt:  # asyncio.run has cancelled the trials; sandboxes and servers are stopped
+        console.print(f"[bold red]interrupted[/]: finished tasks are kept under {req.runs_root}")
+        return EXIT_INTERRUPTED
     s = rundir.results
     ok = sum(1 for r in s if r.metrics.success)
     avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0

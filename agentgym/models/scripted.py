@@ -6,6 +6,7 @@ so it works with retries and concurrent trials. It validates that requests carry
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -119,7 +120,8 @@ class ScriptedServer:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client went away
+                    self.wfile.write(data)
 
             def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
