@@ -16,7 +16,7 @@ from agentgym.specs.task import ResolvedPolicy
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-command resource limits (documented defaults; configurable via --limit NAME=VALUE)."""
+    """Per-command resource limits (documented defaults; configurable via --sandbox-limit NAME=VALUE)."""
 
     cpu_seconds: int = 60
     memory_bytes: int = 2 * 1024**3

@@ -414,8 +414,12 @@ def main() -> None:
     _prctl(PR_SET_DUMPABLE, 0)  # commands run as our uid: keep them out of /proc/<us>/fd and ptrace
     if config["mode"] == "subreaper":
         _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of commands come back to us, so we can kill them
+    problems = check_limits(config["limits"])
+    if problems:  # report before applying anything: setrlimit would fail on them
+        _emit({"op": "ready", "pid": os.getpid(), "problems": problems})
+        return
     executor = Executor(config)
-    _emit({"op": "ready", "pid": os.getpid(), "problems": check_limits(config["limits"])})
+    _emit({"op": "ready", "pid": os.getpid(), "problems": []})
     for line in sys.stdin.buffer:
         request: dict[str, Any] = {}
         try:

@@ -77,7 +77,7 @@ class ExecutorClient:
         if ready.get("problems"):
             await self.kill()
             raise SandboxError(f"limits cannot apply: {'; '.join(ready['problems'])}",
-                               hint="lower them with --limit NAME=VALUE")
+                               hint="lower them with --sandbox-limit NAME=VALUE")
         return ready
 
     async def call(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
