@@ -252,3 +252,23 @@ def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, de
     time.sleep(0.5)
     leftovers = subprocess.run(["pgrep", "-f", "sleep 30; echo"], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
+
+
+def test_settings_precedence_cli_over_env_over_dotenv(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    """The original's rule, with the config found in the current directory (repos/ and tasks/ there)."""
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
+        (demo_config / ".env").write_text(f"BASE_URL={server.base_url}\nMODEL_NAME=from-dotenv\n"
+                                          f"OPENAI_API_KEY={SECRET}\nOPENAI_TEMPERATURE=0.5\n")
+        base = ["run", "--tasks", "demo_task_003", "--runs-root", str(tmp_path / "runs")]
+        seen = []
+        for extra, env in (([], {}), ([], {"MODEL_NAME": "from-env"}), (["--model", "from-cli"],
+                                                                          {"MODEL_NAME": "from-env"})):
+            proc = run_cli(*base, *extra, cwd=demo_config, env=env)
+            assert proc.returncode == 0, proc.stderr
+            run = Path(proc.stdout.strip().splitlines()[-1])
+            config = json.loads((run / "results/run_config.json").read_text())
+            seen.append((config["model"]["model"], config["model"]["temperature"], config["model"]["api_key_set"]))
+            assert config["config_dir"] == str(demo_config)
+    assert seen == [("from-dotenv", 0.5, True), ("from-env", 0.5, True), ("from-cli", 0.5, True)]
+    assert {r["model"] for r in server.requests} == {"from-dotenv", "from-env", "from-cli"}
+    assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
