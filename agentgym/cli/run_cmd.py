@@ -57,21 +57,25 @@ def parse_limits(items: list[str]) -> Limits:
     return dataclasses.replace(Limits(), **values)
 
 
+def _settings(flags: ModelFlags, *, model: str, base_url: str, api_key: str | None,
+              default_max_tokens: int) -> ModelSettings:
+    temperature = st.resolve("temperature", flags.temperature)
+    max_tokens = st.resolve("max_output_tokens", flags.max_output_tokens)
+    return ModelSettings(
+        model=model, base_url=base_url, api_key=api_key,
+        temperature=st.as_number("temperature", temperature, 0.0),
+        max_output_tokens=st.as_number("max_output_tokens", max_tokens, default_max_tokens),
+        include_reasoning_content=flags.include_reasoning_content,
+    )
+
+
 def model_settings(flags: ModelFlags) -> ModelSettings | None:
     model = st.resolve("model", flags.model)
     base_url = st.resolve("base_url", flags.base_url)
     if not model and not base_url:
         return None
-    if not base_url:
-        base_url = "https://api.openai.com/v1"
-    return ModelSettings(
-        model=model or "default",
-        base_url=base_url,
-        api_key=st.resolve("api_key", flags.api_key),
-        temperature=st.as_float("temperature", st.resolve("temperature", flags.temperature), 0.0),
-        max_output_tokens=st.as_int("max_output_tokens", st.resolve("max_output_tokens", flags.max_output_tokens), 4096),
-        include_reasoning_content=flags.include_reasoning_content,
-    )
+    return _settings(flags, model=model or "default", base_url=base_url or "https://api.openai.com/v1",
+                     api_key=st.resolve("api_key", flags.api_key), default_max_tokens=4096)
 
 
 @contextlib.asynccontextmanager
@@ -87,11 +91,8 @@ async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings
     console.print(f"[bold]No model configured:[/] starting the embedded local model ({choice}) …")
     async with LocalModelServer(choice) as server:
         console.print(f"local model ready at {server.base_url}")
-        settings = ModelSettings(model=server.model_name, base_url=server.base_url, api_key=None,
-                                 temperature=st.as_float("temperature", st.resolve("temperature", flags.temperature), 0.0),
-                                 max_output_tokens=st.as_int("max_output_tokens", st.resolve(
-                                     "max_output_tokens", flags.max_output_tokens), 1024),
-                                 include_reasoning_content=flags.include_reasoning_content)
+        settings = _settings(flags, model=server.model_name, base_url=server.base_url, api_key=None,
+                             default_max_tokens=1024)
         yield settings, {**settings.public(), "model_card": server.card}
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import dotenv_values
 
 from agentgym.errors import SpecError
+
+N = TypeVar("N", int, float)
 
 ENV_NAMES = {
     "model": ("MODEL_NAME", "OPENAI_MODEL"),
@@ -38,19 +41,12 @@ def resolve(name: str, cli_value: object, dotenv_path: Path = Path(".env")) -> s
     return None
 
 
-def as_float(name: str, value: str | None, default: float) -> float:
+def as_number(name: str, value: str | None, default: N) -> N:
+    """`value` converted to the type of `default` (int or float); None gives the default."""
     if value is None:
         return default
+    kind = type(default)
     try:
-        return float(value)
+        return kind(value)
     except ValueError:
-        raise SpecError(f"{name}: expected a number, got '{value}'") from None
-
-
-def as_int(name: str, value: str | None, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SpecError(f"{name}: expected an integer, got '{value}'") from None
+        raise SpecError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got '{value}'") from None
