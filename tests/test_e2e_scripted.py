@@ -226,32 +226,34 @@ def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, de
     import sys
     import time
 
-    def slow(request: dict) -> dict:
-        first_user = next(m["content"] for m in request["messages"] if m["role"] == "user")
-        if "Count the entries" in first_user:
-            return ScriptByTask(SCRIPTS)(request)
-        time.sleep(0.3)
-        return {"tool": "run_command", "args": {"command": f"sleep 30; echo {len(request['messages'])}"}}
-
-    with ScriptedServer(slow) as server:
+    marker = "sleep 30; echo agentgym-interrupt-marker"
+    scripts = {**SCRIPTS, "answer.md": [{"tool": "run_command", "args": {"command": marker}}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(demo_config), "--runs-root",
              str(tmp_path / "runs"), "--model", "m", "--base-url", server.base_url],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(server.requests) < 5:
-            time.sleep(0.1)
-        time.sleep(1.0)  # the second task is now inside `sleep 30` in its sandbox
+        while time.monotonic() < deadline and not any("answer.md" in r["messages"][1]["content"]
+                                                      for r in server.requests):
+            time.sleep(0.05)
+        for _ in range(100):  # wait until task 3's command really runs inside its sandbox
+            if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sandboxed command never started")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     run = next((tmp_path / "runs").glob("m-*"))
     assert json.loads((run / "results/demo/demo_task_001.json").read_text())["metrics"]["success"] is True
+    assert (run / "results/demo/demo_task_002.json").is_file()
+    assert not (run / "results/demo/demo_task_003.json").exists()
     assert json.loads((run / "results/summary.json").read_text())["status"] == "interrupted"
     time.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 30; echo"], capture_output=True, text=True).stdout
-    assert leftovers.strip() == ""
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # nothing survived
 
 
 def test_settings_precedence_cli_over_env_over_dotenv(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
