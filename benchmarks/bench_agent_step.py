@@ -67,7 +67,9 @@ def make_config(root: Path, ks: list[int], n: int) -> Path:
     return root / "cfg"
 
 
-async def run_steps(cfg: Path, server: ScriptedServer | ExternalServer, sandbox: str, runs: Path) -> dict[int, list[float]]:
+async def run_steps(
+    cfg: Path, server: ScriptedServer | ExternalServer, sandbox: str, runs: Path
+) -> dict[int, list[float]]:
     req = RunRequest(config_dir=cfg, runs_root=runs)
     plan = load_plan(req)
     client = OpenAIChatClient(ModelSettings(model="bench", base_url=server.base_url))
@@ -131,9 +133,29 @@ def startup_s(cfg: Path, server: ScriptedServer, sandbox: str, runs: Path) -> fl
     server.responder = stamping
     t0 = time.time()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
-    subprocess.run([sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(cfg), "--runs-root",
-                    str(runs), "--model", "bench", "--base-url", server.base_url, "--limit", "1",
-                    "--sandbox", sandbox], env=env, capture_output=True, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentgym.cli.main",
+            "run",
+            "--config-dir",
+            str(cfg),
+            "--runs-root",
+            str(runs),
+            "--model",
+            "bench",
+            "--base-url",
+            server.base_url,
+            "--limit",
+            "1",
+            "--sandbox",
+            sandbox,
+        ],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     server.responder = previous
     return stamps[0] - t0 if stamps else float("nan")
 
@@ -185,8 +207,10 @@ def main() -> None:
     print(f"{'  of which HTTP / bash (ms)':<38}{f'{http_ms:.2f}/{bash_ms:.2f}':>10}")
     print(f"{'  openai SDK round trip alone (ms)':<38}{sdk_ms:>10.2f}")
     print(f"{'step / floor':<38}{step / floor:>10.2f}{'<= 2.00':>14}{step / floor / 2:>9.2f}")
-    print(f"{'start-up to first request (s, median)':<38}{statistics.median(start):>10.3f}{'<= 0.500':>14}"
-          f"{statistics.median(start) / 0.5:>9.2f}")
+    print(
+        f"{'start-up to first request (s, median)':<38}{statistics.median(start):>10.3f}{'<= 0.500':>14}"
+        f"{statistics.median(start) / 0.5:>9.2f}"
+    )
 
 
 if __name__ == "__main__":

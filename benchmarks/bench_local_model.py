@@ -38,8 +38,9 @@ CODE = '''def parse_config(path):
     return result
 '''
 PROMPT = "Explain in detail what each of these functions does, line by line.\n\n" + CODE * 5
-TOOL_RESULT = "\n".join(f"src/pkg/module_{i}.py: def handler_{i}(request, context): return process(request)"
-                        for i in range(14))
+TOOL_RESULT = "\n".join(
+    f"src/pkg/module_{i}.py: def handler_{i}(request, context): return process(request)" for i in range(14)
+)
 TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {
         "name": name, "description": desc,
@@ -62,12 +63,21 @@ class Figures:
     next_step_s: float
 
 
-async def timed(client: AsyncOpenAI, model: str, messages: list[dict[str, Any]], max_tokens: int,
-                tools: list[dict[str, Any]] | None = None) -> tuple[float, Any]:
+async def timed(
+    client: AsyncOpenAI,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    tools: list[dict[str, Any]] | None = None,
+) -> tuple[float, Any]:
     extra: dict[str, Any] = {"tools": tools} if tools else {}
     t0 = time.perf_counter()
     resp = await client.chat.completions.create(
-        model=model, messages=messages, max_tokens=max_tokens, temperature=0, **extra  # type: ignore[arg-type]
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=0,
+        **extra,  # type: ignore[arg-type]
     )
     return time.perf_counter() - t0, resp
 
@@ -79,7 +89,11 @@ def fresh_prompt() -> list[dict[str, Any]]:
 async def streamed_generation(client: AsyncOpenAI, model: str) -> tuple[int, float]:
     """Tokens generated and their rate, timed between the first and the last streamed token."""
     stream = await client.chat.completions.create(
-        model=model, messages=fresh_prompt(), max_tokens=GEN_TOKENS, temperature=0, stream=True  # type: ignore[arg-type]
+        model=model,
+        messages=fresh_prompt(),
+        max_tokens=GEN_TOKENS,
+        temperature=0,
+        stream=True,  # type: ignore[arg-type]
     )
     stamps: list[float] = []
     async for chunk in stream:  # llama-cpp-python streams one token per chunk
@@ -121,12 +135,16 @@ async def bench(model: str, repeats: int, threads: int | None) -> Figures:
 
 
 def table(rows: list[Figures]) -> str:
-    head = f"{'model':<6} {'start s':>8} {'prompt tok':>10} {'prompt t/s':>10} {'gen tok':>8} {'gen t/s':>8} " \
-           f"{'1st step s':>10} {'next step s':>11}"
+    head = (
+        f"{'model':<6} {'start s':>8} {'prompt tok':>10} {'prompt t/s':>10} {'gen tok':>8} {'gen t/s':>8} "
+        f"{'1st step s':>10} {'next step s':>11}"
+    )
     lines = [head, "-" * len(head)]
     for f in rows:
-        lines.append(f"{f.model:<6} {f.start_s:>8.1f} {f.prompt_tokens:>10} {f.prompt_tps:>10.1f} {f.gen_tokens:>8} "
-                     f"{f.gen_tps:>8.1f} {f.first_step_s:>10.1f} {f.next_step_s:>11.1f}")
+        lines.append(
+            f"{f.model:<6} {f.start_s:>8.1f} {f.prompt_tokens:>10} {f.prompt_tps:>10.1f} {f.gen_tokens:>8} "
+            f"{f.gen_tps:>8.1f} {f.first_step_s:>10.1f} {f.next_step_s:>11.1f}"
+        )
     return "\n".join(lines)
 
 

@@ -51,22 +51,49 @@ async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]
 
 
 async def bash_floor() -> None:
-    proc = await asyncio.create_subprocess_exec("/bin/bash", "--noprofile", "--norc", "-c", "echo hi",
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/bash",
+        "--noprofile",
+        "--norc",
+        "-c",
+        "echo hi",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     await proc.communicate()
 
 
 def fresh_bwrap_argv() -> list[str]:
     """The same namespaces and system mounts as the sandbox, started anew for one command."""
     bwrap = bwrap_path() or "bwrap"
-    return [*setpriv_argv(PROBE_UID), bwrap, *namespace_args(), *system_args(), "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", "/", "--",
-            "/bin/bash", "--noprofile", "--norc", "-c", "echo hi"]
+    return [
+        *setpriv_argv(PROBE_UID),
+        bwrap,
+        *namespace_args(),
+        *system_args(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--remount-ro",
+        "/",
+        "--chdir",
+        "/",
+        "--",
+        "/bin/bash",
+        "--noprofile",
+        "--norc",
+        "-c",
+        "echo hi",
+    ]
 
 
 async def fresh_bwrap(argv: list[str]) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, env=LAUNCHER_ENV, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=LAUNCHER_ENV, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     if out != b"hi\n":
         raise RuntimeError(err.decode())
@@ -111,8 +138,10 @@ async def commands(snapshot: Snapshot, ok: bool) -> None:
         row("bwrap sandbox, kept alive", kept, base)
         fresh = await timed(lambda: fresh_bwrap(fresh_bwrap_argv()), FRESH_COMMANDS)
         row("fresh bwrap per command", fresh, base)
-        print(f"  bwrap sandbox open (workspace + scratch + start): {open_ms:.1f} ms; "
-              f"kept-alive is {statistics.median(fresh) / statistics.median(kept):.1f}x cheaper than fresh")
+        print(
+            f"  bwrap sandbox open (workspace + scratch + start): {open_ms:.1f} ms; "
+            f"kept-alive is {statistics.median(fresh) / statistics.median(kept):.1f}x cheaper than fresh"
+        )
     local, _ = await through("local", snapshot)
     row("local sandbox (no isolation)", local, base)
 

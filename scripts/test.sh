@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check agentgym tests benchmarks
+.venv/bin/ruff format --check -q agentgym tests benchmarks
 exec .venv/bin/python -m pytest -q -ra "$@"

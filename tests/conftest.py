@@ -26,8 +26,13 @@ REPO_FILES = {
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
@@ -98,8 +103,9 @@ def write_config(root: Path, repo_url: str, tasks: dict[str, str] | None = None)
     (root / "repos" / "demo.yaml").write_text(f"id: demo\nurl: {repo_url}\nref: main\ninitial_working_dir: .\n")
     task_dir = root / "tasks" / "l1" / "demo"
     task_dir.mkdir(parents=True)
-    for name, text in (tasks or {"task_001.yaml": TASK_TOP, "task_002.yaml": TASK_README,
-                                 "task_003.yaml": TASK_MD}).items():
+    for name, text in (
+        tasks or {"task_001.yaml": TASK_TOP, "task_002.yaml": TASK_README, "task_003.yaml": TASK_MD}
+    ).items():
         (task_dir / name).write_text(textwrap.dedent(text))
     return root
 
@@ -128,8 +134,16 @@ def scripted() -> Iterator[ScriptedServer]:
     server.stop()
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """Run the real `agentgym` CLI in a subprocess, with a clean model environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MODEL_NAME", "BASE_URL"))}
-    return subprocess.run([sys.executable, "-m", "agentgym.cli.main", *args], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "agentgym.cli.main", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

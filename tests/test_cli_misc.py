@@ -25,8 +25,9 @@ def test_doctor_reports_isolation_features(tmp_path: Path) -> None:
     assert any("rlimit max_processes" in line for line in lines)
 
 
-@pytest.mark.parametrize("command", [["run"], ["schema"], ["tasks", "generate"], ["tasks", "list"], ["doctor"],
-                                     ["serve-local"]])
+@pytest.mark.parametrize(
+    "command", [["run"], ["schema"], ["tasks", "generate"], ["tasks", "list"], ["doctor"], ["serve-local"]]
+)
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     proc = run_cli(*command, "--help", cwd=tmp_path)
     assert proc.returncode == 0 and "Usage:" in proc.stdout and len(proc.stdout.splitlines()) > 5
@@ -44,8 +45,9 @@ def test_tasks_generate_then_oracle_scores_100(tmp_path: Path, cache_dir: Path) 
     assert again.returncode == 2 and "--force" in again.stderr
     listed = run_cli("tasks", "list", "--config-dir", str(cfg), cwd=tmp_path)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 10
-    run = run_cli("run", "--agent", "oracle", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"),
-                  cwd=tmp_path)
+    run = run_cli(
+        "run", "--agent", "oracle", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"), cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     assert "10/10 succeeded, average score 100.00" in run.stderr
 

@@ -27,16 +27,30 @@ SCRIPTS = {
         {"content": "done"},
     ],
     "answer.md": [
-        {"content": '<tool_call>{"name": "write_file", "arguments": {"path": "eval_artifacts/answer.md", '
-                    '"content": "core and util"}}</tool_call>'},
+        {
+            "content": '<tool_call>{"name": "write_file", "arguments": {"path": "eval_artifacts/answer.md", '
+            '"content": "core and util"}}</tool_call>'
+        },
         {"content": "written"},
     ],
 }
 
 
 def _run(cfg: Path, server: ScriptedServer, tmp: Path, *extra: str) -> tuple[int, str, Path | None]:
-    proc = run_cli("run", "--config-dir", str(cfg), "--runs-root", str(tmp / "runs"), "--model", "scripted-model",
-                   "--base-url", server.base_url, *extra, cwd=tmp, env={"OPENAI_API_KEY": SECRET})
+    proc = run_cli(
+        "run",
+        "--config-dir",
+        str(cfg),
+        "--runs-root",
+        str(tmp / "runs"),
+        "--model",
+        "scripted-model",
+        "--base-url",
+        server.base_url,
+        *extra,
+        cwd=tmp,
+        env={"OPENAI_API_KEY": SECRET},
+    )
     folders = sorted((tmp / "runs").glob("*")) if (tmp / "runs").exists() else []
     return proc.returncode, proc.stderr, folders[-1] if folders else None
 
@@ -54,8 +68,9 @@ def test_full_run_writes_formats_shaped_folder(tmp_path: Path, demo_config: Path
     assert set(r1) >= {"task", "metrics", "output_checks", "transcript", "failure_reason"}
     assert r1["metrics"]["success"] is True and r1["metrics"]["score_0_100"] == 100
     assert r1["metrics"]["commands_used"] == 1 and r1["metrics"]["command_valid_rate"] == 1.0
-    assert r1["output_checks"] == [{"key": "top_level_entries", "ok": True, "expected": 5, "actual": 5,
-                                    "weight": 1.0, "error": None}]
+    assert r1["output_checks"] == [
+        {"key": "top_level_entries", "ok": True, "expected": 5, "actual": 5, "weight": 1.0, "error": None}
+    ]
     calls = r1["transcript"]["tool_calls"]
     assert [c["tool_name"] for c in calls] == ["run_command", "write_file"]
     assert "README.md" in calls[0]["tool_output"]["stdout"] and calls[0]["tool_output"]["exit_code"] == 0
@@ -100,8 +115,20 @@ def test_full_run_writes_formats_shaped_folder(tmp_path: Path, demo_config: Path
 
 
 def test_unreachable_endpoint_is_one_line(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
-    proc = run_cli("run", "--config-dir", str(demo_config), "--runs-root", str(tmp_path / "runs"), "--model", "m",
-                   "--base-url", "http://127.0.0.1:9/v1", "--limit", "1", cwd=tmp_path)
+    proc = run_cli(
+        "run",
+        "--config-dir",
+        str(demo_config),
+        "--runs-root",
+        str(tmp_path / "runs"),
+        "--model",
+        "m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--limit",
+        "1",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr and "cannot reach http://127.0.0.1:9/v1" in proc.stderr
 
@@ -119,8 +146,10 @@ def test_401_stops_run_and_keeps_finished_tasks(tmp_path: Path, demo_config: Pat
 
 
 def test_no_choices_and_429_storm_are_model_errors(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
-    scripts = {"Count the entries": [{"raw_body": {"id": "x", "object": "chat.completion", "choices": []}}],
-               "first non-empty line": [{"status": 429, "retry_after": 0}] * 10}
+    scripts = {
+        "Count the entries": [{"raw_body": {"id": "x", "object": "chat.completion", "choices": []}}],
+        "first non-empty line": [{"status": 429, "retry_after": 0}] * 10,
+    }
     with ScriptedServer(ScriptByTask(scripts)) as server:
         code, stderr, run = _run(demo_config, server, tmp_path, "--tasks", "demo_task_00[12]")
     assert code == 4, stderr
@@ -135,8 +164,9 @@ def test_no_choices_and_429_storm_are_model_errors(tmp_path: Path, demo_config: 
 
 
 def test_nop_and_dry_run(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
-    proc = run_cli("run", "--config-dir", str(demo_config), "--runs-root", str(tmp_path / "runs"), "--dry-run",
-                   cwd=tmp_path)
+    proc = run_cli(
+        "run", "--config-dir", str(demo_config), "--runs-root", str(tmp_path / "runs"), "--dry-run", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     run = next((tmp_path / "runs").glob("nop-*"))
     summary = json.loads((run / "results/summary.json").read_text())
@@ -144,13 +174,15 @@ def test_nop_and_dry_run(tmp_path: Path, demo_config: Path, cache_dir: Path) -> 
     assert summary["failure_reasons"] == {"missing_answer": 3}
 
 
-def test_repeated_call_ends_trial_and_output_is_elided_explicitly(tmp_path: Path, demo_config: Path,
-                                                                  cache_dir: Path) -> None:
+def test_repeated_call_ends_trial_and_output_is_elided_explicitly(
+    tmp_path: Path, demo_config: Path, cache_dir: Path
+) -> None:
     big = {"tool": "run_command", "args": {"command": "python3 -c \"print('x' * 20000)\""}}
     scripts = {"Count the entries": [big, big, big, big, big]}
     with ScriptedServer(ScriptByTask(scripts)) as server:
-        code, stderr, run = _run(demo_config, server, tmp_path, "--tasks", "demo_task_001", "--tool-output-bytes",
-                                 "1024")
+        code, stderr, run = _run(
+            demo_config, server, tmp_path, "--tasks", "demo_task_001", "--tool-output-bytes", "1024"
+        )
     assert code == 0, stderr
     assert run is not None
     r = json.loads((run / "results/demo/demo_task_001.json").read_text())
@@ -162,10 +194,12 @@ def test_repeated_call_ends_trial_and_output_is_elided_explicitly(tmp_path: Path
 
 @pytest.mark.parametrize("flag", [True, False])
 def test_reasoning_content_passthrough(tmp_path: Path, demo_config: Path, cache_dir: Path, flag: bool) -> None:
-    scripts = {"Count the entries": [
-        {"tool": "run_command", "args": {"command": "ls"}, "reasoning_content": "I should list the root."},
-        {"content": "done"},
-    ]}
+    scripts = {
+        "Count the entries": [
+            {"tool": "run_command", "args": {"command": "ls"}, "reasoning_content": "I should list the root."},
+            {"content": "done"},
+        ]
+    }
     extra = ["--include-reasoning-content"] if flag else []
     with ScriptedServer(ScriptByTask(scripts)) as server:
         code, stderr, _ = _run(demo_config, server, tmp_path, "--tasks", "demo_task_001", *extra)
@@ -179,25 +213,41 @@ def test_repo_that_cannot_be_fetched_is_one_line(tmp_path: Path, cache_dir: Path
     from tests.conftest import write_config
 
     cfg = write_config(tmp_path / "cfg", str(tmp_path / "no-such-repo"))
-    proc = run_cli("run", "--agent", "nop", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"),
-                   cwd=tmp_path)
+    proc = run_cli(
+        "run", "--agent", "nop", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"), cwd=tmp_path
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("snapshot ")]
     assert len(lines) == 1 and "repo 'demo'" in lines[0], proc.stderr
 
 
-def test_api_key_never_enters_the_sandbox_even_if_allow_listed(tmp_path: Path, demo_repo: Path,
-                                                              cache_dir: Path) -> None:
+def test_api_key_never_enters_the_sandbox_even_if_allow_listed(
+    tmp_path: Path, demo_repo: Path, cache_dir: Path
+) -> None:
     from tests.conftest import TASK_TOP, write_config
 
     leaky = TASK_TOP + "command_policy:\n  env_allowed: [OPENAI_API_KEY, MY_TOKEN_COPY, HARMLESS]\n"
     cfg = write_config(tmp_path / "cfg", str(demo_repo), {"task_001.yaml": leaky})
-    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": "env; cat /proc/*/environ"}},
-                                     {"content": "done"}]}
+    scripts = {
+        "Count the entries": [
+            {"tool": "run_command", "args": {"command": "env; cat /proc/*/environ"}},
+            {"content": "done"},
+        ]
+    }
     with ScriptedServer(ScriptByTask(scripts)) as server:
-        proc = run_cli("run", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs"), "--model", "m",
-                       "--base-url", server.base_url, cwd=tmp_path,
-                       env={"OPENAI_API_KEY": SECRET, "MY_TOKEN_COPY": SECRET, "HARMLESS": "visible-value"})
+        proc = run_cli(
+            "run",
+            "--config-dir",
+            str(cfg),
+            "--runs-root",
+            str(tmp_path / "runs"),
+            "--model",
+            "m",
+            "--base-url",
+            server.base_url,
+            cwd=tmp_path,
+            env={"OPENAI_API_KEY": SECRET, "MY_TOKEN_COPY": SECRET, "HARMLESS": "visible-value"},
+        )
         assert proc.returncode == 0, proc.stderr
         tool_reply = next(m for m in server.requests[1]["messages"] if m["role"] == "tool")["content"]
     assert "HARMLESS=visible-value" in tool_reply  # allow-listing works for ordinary variables
@@ -206,8 +256,9 @@ def test_api_key_never_enters_the_sandbox_even_if_allow_listed(tmp_path: Path, d
 
 def test_concurrent_trials_and_local_sandbox_warning(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
     with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
-        code, stderr, run = _run(demo_config, server, tmp_path, "--concurrency", "3", "--epochs", "2",
-                                 "--sandbox", "local")
+        code, stderr, run = _run(
+            demo_config, server, tmp_path, "--concurrency", "3", "--epochs", "2", "--sandbox", "local"
+        )
     assert code == 0, stderr
     assert "WITHOUT isolation" in stderr
     assert run is not None
@@ -215,12 +266,14 @@ def test_concurrent_trials_and_local_sandbox_warning(tmp_path: Path, demo_config
     assert summary["tasks_finished"] == 6 and summary["success_rate"] == pytest.approx(4 / 6, abs=1e-3)
     index = json.loads((run / "results/demo/index.json").read_text())
     assert sorted((t["task_id"], t["epoch"]) for t in index["tasks"]) == [
-        (f"demo_task_00{i}", e) for i in (1, 2, 3) for e in (0, 1)]
+        (f"demo_task_00{i}", e) for i in (1, 2, 3) for e in (0, 1)
+    ]
     assert "WITHOUT isolation" in (run / "results/REPORT.md").read_text()
 
 
-def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, demo_config: Path,
-                                                              cache_dir: Path) -> None:
+def test_interrupt_keeps_finished_tasks_and_leaves_no_process(
+    tmp_path: Path, demo_config: Path, cache_dir: Path
+) -> None:
     import signal
     import subprocess
     import sys
@@ -230,12 +283,29 @@ def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, de
     scripts = {**SCRIPTS, "answer.md": [{"tool": "run_command", "args": {"command": marker}}]}
     with ScriptedServer(ScriptByTask(scripts)) as server:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(demo_config), "--runs-root",
-             str(tmp_path / "runs"), "--model", "m", "--base-url", server.base_url],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "agentgym.cli.main",
+                "run",
+                "--config-dir",
+                str(demo_config),
+                "--runs-root",
+                str(tmp_path / "runs"),
+                "--model",
+                "m",
+                "--base-url",
+                server.base_url,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("answer.md" in r["messages"][1]["content"]
-                                                      for r in server.requests):
+        while time.monotonic() < deadline and not any(
+            "answer.md" in r["messages"][1]["content"] for r in server.requests
+        ):
             time.sleep(0.05)
         for _ in range(100):  # wait until task 3's command really runs inside its sandbox
             if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
@@ -259,12 +329,16 @@ def test_interrupt_keeps_finished_tasks_and_leaves_no_process(tmp_path: Path, de
 def test_settings_precedence_cli_over_env_over_dotenv(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
     """The original's rule, with the config found in the current directory (repos/ and tasks/ there)."""
     with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
-        (demo_config / ".env").write_text(f"BASE_URL={server.base_url}\nMODEL_NAME=from-dotenv\n"
-                                          f"OPENAI_API_KEY={SECRET}\nOPENAI_TEMPERATURE=0.5\n")
+        (demo_config / ".env").write_text(
+            f"BASE_URL={server.base_url}\nMODEL_NAME=from-dotenv\nOPENAI_API_KEY={SECRET}\nOPENAI_TEMPERATURE=0.5\n"
+        )
         base = ["run", "--tasks", "demo_task_003", "--runs-root", str(tmp_path / "runs")]
         seen = []
-        for extra, env in (([], {}), ([], {"MODEL_NAME": "from-env"}), (["--model", "from-cli"],
-                                                                          {"MODEL_NAME": "from-env"})):
+        for extra, env in (
+            ([], {}),
+            ([], {"MODEL_NAME": "from-env"}),
+            (["--model", "from-cli"], {"MODEL_NAME": "from-env"}),
+        ):
             proc = run_cli(*base, *extra, cwd=demo_config, env=env)
             assert proc.returncode == 0, proc.stderr
             run = Path(proc.stdout.strip().splitlines()[-1])

@@ -22,8 +22,17 @@ def _server_pids() -> set[int]:
 def test_embedded_model_runs_one_task_in_the_sandbox(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp", reason="the embedded model needs agentgym[local] (scripts/setup.sh installs it)")
     before = _server_pids()
-    proc = run_cli("run", "--repos", "mmengine", "--tasks", "mmengine_task_003", "--runs-root", str(tmp_path / "runs"),
-                   cwd=tmp_path, timeout=900)
+    proc = run_cli(
+        "run",
+        "--repos",
+        "mmengine",
+        "--tasks",
+        "mmengine_task_003",
+        "--runs-root",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "starting the embedded local model" in proc.stderr
     run = Path(proc.stdout.strip().splitlines()[-1])

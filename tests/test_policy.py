@@ -15,30 +15,44 @@ POLICY = ResolvedPolicy(
 VIEW = PathView(repo_root="/repo", workdir="/repo")
 
 
-@pytest.mark.parametrize("command", [
-    "ls -la", "cat README.md | grep foo | wc -l", "cd src && ls", "find . -name '*.py' | wc -l",
-    "echo hi > eval_artifacts/answer.json", "echo x >> /tmp/log", "python3 -c 'print(1)' 2>/dev/null",
-    "FOO=1 ls", "grep -r format .", "ls /repo/eval_artifacts", "echo '--rm-like' | cat",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ls -la",
+        "cat README.md | grep foo | wc -l",
+        "cd src && ls",
+        "find . -name '*.py' | wc -l",
+        "echo hi > eval_artifacts/answer.json",
+        "echo x >> /tmp/log",
+        "python3 -c 'print(1)' 2>/dev/null",
+        "FOO=1 ls",
+        "grep -r format .",
+        "ls /repo/eval_artifacts",
+        "echo '--rm-like' | cat",
+    ],
+)
 def test_allowed_commands_pass(command: str) -> None:
     assert check_command(command, None, POLICY, VIEW) is None
 
 
-@pytest.mark.parametrize(("command", "event"), [
-    ("rm -rf src", "prohibited_command"),
-    ("ls; rm x", "prohibited_command"),
-    ("python3 -c \"import os; os.system('rm -rf /')\"", "prohibited_command"),
-    ("curl http://x", "prohibited_command"),
-    ("git status", "command_not_allowed"),
-    ("ls | sort", "command_not_allowed"),
-    ("ls && bash -c 'x'", "command_not_allowed"),
-    ("/usr/bin/perl -e 1", "command_not_allowed"),
-    ("echo 'unbalanced", "command_parse_error"),
-    ("   ", "command_parse_error"),
-    ("echo x > README.md", "disallowed_write_path"),
-    ("echo x > ../outside", "disallowed_write_path"),
-    ("cat a >> src/x.py", "disallowed_write_path"),
-])
+@pytest.mark.parametrize(
+    ("command", "event"),
+    [
+        ("rm -rf src", "prohibited_command"),
+        ("ls; rm x", "prohibited_command"),
+        ("python3 -c \"import os; os.system('rm -rf /')\"", "prohibited_command"),
+        ("curl http://x", "prohibited_command"),
+        ("git status", "command_not_allowed"),
+        ("ls | sort", "command_not_allowed"),
+        ("ls && bash -c 'x'", "command_not_allowed"),
+        ("/usr/bin/perl -e 1", "command_not_allowed"),
+        ("echo 'unbalanced", "command_parse_error"),
+        ("   ", "command_parse_error"),
+        ("echo x > README.md", "disallowed_write_path"),
+        ("echo x > ../outside", "disallowed_write_path"),
+        ("cat a >> src/x.py", "disallowed_write_path"),
+    ],
+)
 def test_violations(command: str, event: str) -> None:
     violation = check_command(command, None, POLICY, VIEW)
     assert violation is not None and violation.type == event, violation
@@ -55,13 +69,16 @@ def test_empty_allow_list_means_any_command() -> None:
     assert check_command("git log | sort", None, open_policy, VIEW) is None
 
 
-@pytest.mark.parametrize(("path", "write", "event"), [
-    ("../etc/passwd", False, "path_escape"),
-    ("/etc/passwd", False, "path_escape"),
-    ("src/../../x", False, "path_escape"),
-    ("README.md", True, "disallowed_write_path"),
-    ("eval_artifacts/../README.md", True, "disallowed_write_path"),
-])
+@pytest.mark.parametrize(
+    ("path", "write", "event"),
+    [
+        ("../etc/passwd", False, "path_escape"),
+        ("/etc/passwd", False, "path_escape"),
+        ("src/../../x", False, "path_escape"),
+        ("README.md", True, "disallowed_write_path"),
+        ("eval_artifacts/../README.md", True, "disallowed_write_path"),
+    ],
+)
 def test_path_checks(path: str, write: bool, event: str) -> None:
     v = check_path(path, VIEW, POLICY, write=write)
     assert v is not None and v.type == event

@@ -43,27 +43,34 @@ async def _run(sandbox: Sandbox, cmd: str, timeout: float = 10.0) -> CommandResu
 
 # ---- deletion --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [
-    "python3 -c \"import shutil; shutil.rmtree('/repo/src')\"",
-    "perl -e 'unlink(\"/repo/README.md\") or die \"unlink: $!\\n\"'",
-    "find /repo -name '*.py' -delete",
-    "cd /repo && git clean -fdx && test ! -e untracked.txt",
-    "rm -rf /repo/data /repo/.git",
-    "chmod 777 /repo/README.md",
-    "mv /repo/README.md /repo/eval_artifacts/stolen",
-])
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 -c \"import shutil; shutil.rmtree('/repo/src')\"",
+        'perl -e \'unlink("/repo/README.md") or die "unlink: $!\\n"\'',
+        "find /repo -name '*.py' -delete",
+        "cd /repo && git clean -fdx && test ! -e untracked.txt",
+        "rm -rf /repo/data /repo/.git",
+        "chmod 777 /repo/README.md",
+        "mv /repo/README.md /repo/eval_artifacts/stolen",
+    ],
+)
 def test_deleting_or_changing_the_repo_fails(sbx: SandboxEnv, command: str) -> None:
     async def script(sandbox: Sandbox) -> None:
         result = await _run(sandbox, command)
         assert_refused(result)
         assert result.blocked, result
-        check = await _run(sandbox, "test -f /repo/README.md && test -f /repo/src/app.py && test -f /repo/untracked.txt")
+        check = await _run(
+            sandbox, "test -f /repo/README.md && test -f /repo/src/app.py && test -f /repo/untracked.txt"
+        )
         assert check.exit_code == 0
 
     attempt(sbx, script)
 
 
 # ---- escapes through links and .. -----------------------------------------------------------------
+
 
 def test_write_through_planted_symlink_via_run(sbx: SandboxEnv) -> None:
     sentinel = sbx.host / "sentinel.txt"
@@ -114,6 +121,7 @@ def test_dotdot_escapes_fail(sbx: SandboxEnv) -> None:
 
 # ---- reading the host ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fake_ssh_key() -> Iterator[Path]:
     ssh = Path.home() / ".ssh"
@@ -132,8 +140,16 @@ def fake_ssh_key() -> Iterator[Path]:
 
 def test_reading_the_host_fails(sbx: SandboxEnv, fake_ssh_key: Path) -> None:
     secrets = [fake_ssh_key.read_text().strip(), "run-folder-content", "root:"]
-    targets = ["/etc/shadow", str(fake_ssh_key), "/root/.ssh/id_test", str(sbx.host / "run" / "results.jsonl"),
-               str(sbx.snapshot.path / "README.md"), str(sbx.cache), "/proc/1/root/etc/shadow", "/home"]
+    targets = [
+        "/etc/shadow",
+        str(fake_ssh_key),
+        "/root/.ssh/id_test",
+        str(sbx.host / "run" / "results.jsonl"),
+        str(sbx.snapshot.path / "README.md"),
+        str(sbx.cache),
+        "/proc/1/root/etc/shadow",
+        "/home",
+    ]
 
     async def script(sandbox: Sandbox) -> None:
         for target in targets:
@@ -148,8 +164,11 @@ def test_api_key_never_visible(sbx: SandboxEnv) -> None:
     assert os.environ["OPENAI_API_KEY"] == SECRET
 
     async def script(sandbox: Sandbox) -> None:
-        result = await _run(sandbox, "env; cat /proc/*/environ; cat /proc/1/environ; echo $OPENAI_API_KEY; "
-                                     "grep -ra sk-test /proc/*/environ /proc/*/cmdline 2>/dev/null; exit 1")
+        result = await _run(
+            sandbox,
+            "env; cat /proc/*/environ; cat /proc/1/environ; echo $OPENAI_API_KEY; "
+            "grep -ra sk-test /proc/*/environ /proc/*/cmdline 2>/dev/null; exit 1",
+        )
         assert SECRET not in result.stdout + result.stderr
         assert_refused(result)
         listing = await sandbox.list_dir("/tmp")
@@ -159,6 +178,7 @@ def test_api_key_never_visible(sbx: SandboxEnv) -> None:
 
 
 # ---- network ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[str]]]:
@@ -209,18 +229,21 @@ def test_network_is_unreachable(sbx: SandboxEnv, listener: tuple[int, list[str]]
 
 # ---- resources -------------------------------------------------------------------------------------
 
+
 def test_fork_bomb_is_bounded(sbx: SandboxEnv) -> None:
     limits = Limits(max_processes=64, cpu_seconds=5)
 
     async def script(sandbox: Sandbox) -> None:
         started = time.monotonic()
-        result = await _run(sandbox, "bomb() { bomb | bomb & }; bomb; sleep 2; "
-                                     "for i in $(seq 200); do sleep 5 & done; wait", timeout=4)
+        result = await _run(
+            sandbox, "bomb() { bomb | bomb & }; bomb; sleep 2; for i in $(seq 200); do sleep 5 & done; wait", timeout=4
+        )
         assert time.monotonic() - started < 10
         assert_refused(result)
         assert any("process limit" in b or "timeout" in b for b in result.blocked), result
         after = await _run(sandbox, "ls /proc | grep -c '^[0-9]'")
         assert int(after.stdout) <= 4  # the executor, bash, ls and grep
+
     attempt(sbx, script, open_spec(limits))
     assert subprocess.run(["true"], check=False).returncode == 0  # the host can still fork
 
@@ -276,7 +299,9 @@ def test_filling_the_disk_fails(sbx: SandboxEnv) -> None:
     async def script(sandbox: Sandbox) -> None:
         result = await _run(sandbox, "dd if=/dev/zero of=eval_artifacts/big bs=1M count=64")
         assert_refused(result, "disk limit" if os.geteuid() == 0 else "file size limit")
-        result = await _run(sandbox, "dd if=/dev/zero of=/tmp/big bs=1M count=64; dd if=/dev/zero of=/dev/shm/x bs=1M count=64")
+        result = await _run(
+            sandbox, "dd if=/dev/zero of=/tmp/big bs=1M count=64; dd if=/dev/zero of=/dev/shm/x bs=1M count=64"
+        )
         assert_refused(result)
         await _run(sandbox, "rm -f eval_artifacts/big")
 
@@ -304,12 +329,15 @@ def test_memory_limit(sbx: SandboxEnv) -> None:
 
 # ---- processes that try to outlive the command or the trial ----------------------------------------
 
+
 def test_background_processes_do_not_outlive_the_command(sbx: SandboxEnv) -> None:
     marker = f"agentgym-marker-{uuid.uuid4().hex}"
-    spawn = (f"nohup sh -c 'sleep 1000' {marker}-nohup >/dev/null 2>&1 & "
-             f"setsid sh -c 'sleep 1000' {marker}-setsid >/dev/null 2>&1 & "
-             f"( sh -c 'sleep 1000' {marker}-double & ) ; "
-             f"sh -c 'trap \"\" HUP TERM; sleep 1000' {marker}-trap & disown; echo spawned")
+    spawn = (
+        f"nohup sh -c 'sleep 1000' {marker}-nohup >/dev/null 2>&1 & "
+        f"setsid sh -c 'sleep 1000' {marker}-setsid >/dev/null 2>&1 & "
+        f"( sh -c 'sleep 1000' {marker}-double & ) ; "
+        f"sh -c 'trap \"\" HUP TERM; sleep 1000' {marker}-trap & disown; echo spawned"
+    )
 
     async def script(sandbox: Sandbox) -> None:
         result = await _run(sandbox, spawn)
@@ -326,8 +354,9 @@ def test_processes_do_not_outlive_the_trial(sbx: SandboxEnv) -> None:
     marker = f"agentgym-marker-{uuid.uuid4().hex}"
 
     async def script(sandbox: Sandbox) -> None:
-        task = asyncio.ensure_future(sandbox.run(f"setsid nohup sh -c 'sleep 1000' {marker} & sleep 1000",
-                                                 cwd=None, timeout=100))
+        task = asyncio.ensure_future(
+            sandbox.run(f"setsid nohup sh -c 'sleep 1000' {marker} & sleep 1000", cwd=None, timeout=100)
+        )
         for _ in range(100):
             await asyncio.sleep(0.05)
             if host_processes_with(marker):
@@ -377,7 +406,10 @@ def test_links_and_sparse_files_left_for_the_harness_are_defused(sbx: SandboxEnv
             result = await sandbox.run(
                 f"ln -s /etc/shadow eval_artifacts/answer.json; ln -s {sbx.host}/sentinel.txt eval_artifacts/s; "
                 "ln -s ../../../../../../etc/passwd eval_artifacts/up; ln -s ../README.md eval_artifacts/ok; "
-                "truncate -s 100G eval_artifacts/huge; ls -l eval_artifacts/huge >&2; echo done", cwd=None, timeout=10)
+                "truncate -s 100G eval_artifacts/huge; ls -l eval_artifacts/huge >&2; echo done",
+                cwd=None,
+                timeout=10,
+            )
             assert result.stdout == "done\n"
             assert await sandbox.stop() == []
             left = sorted(p.name for p in (sandbox.host_root / "eval_artifacts").iterdir())

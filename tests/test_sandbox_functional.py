@@ -16,8 +16,7 @@ from agentgym.sandbox import get_sandbox_factory, process
 from agentgym.sandbox.base import Limits, Sandbox, SandboxRefusal
 from agentgym.specs.task import ResolvedPolicy
 
-KINDS = [pytest.param("bwrap", marks=[pytest.mark.bwrap, pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)]),
-         "local"]
+KINDS = [pytest.param("bwrap", marks=[pytest.mark.bwrap, pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)]), "local"]
 
 
 @pytest.fixture
@@ -101,16 +100,27 @@ def test_environment_is_clean(sbx: SandboxEnv, kind: str) -> None:
         assert SECRET not in result.stdout
         assert "OPENAI_API_KEY" not in names and "ALLOWED_VAR" in names
         assert {"PATH", "HOME", "LANG", "TZ"} <= names
-        assert names <= {"PATH", "HOME", "LANG", "TZ", "PWD", "SHLVL", "_", "ALLOWED_VAR", "TMPDIR",
-                         "AGENTGYM_TRIAL_TOKEN"}
+        assert names <= {
+            "PATH",
+            "HOME",
+            "LANG",
+            "TZ",
+            "PWD",
+            "SHLVL",
+            "_",
+            "ALLOWED_VAR",
+            "TMPDIR",
+            "AGENTGYM_TRIAL_TOKEN",
+        }
 
     run_in(kind, sbx, script, open_spec(env={"ALLOWED_VAR": "yes"}))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_limits_are_configurable(sbx: SandboxEnv, kind: str) -> None:
-    limits = Limits(cpu_seconds=7, memory_bytes=512 * 1024**2, file_size_bytes=3 * 1024**2, max_processes=99,
-                    open_files=77)
+    limits = Limits(
+        cpu_seconds=7, memory_bytes=512 * 1024**2, file_size_bytes=3 * 1024**2, max_processes=99, open_files=77
+    )
 
     async def script(sandbox: Sandbox) -> None:
         result = await sandbox.run("ulimit -t; ulimit -v; ulimit -f; ulimit -u; ulimit -n", cwd=None, timeout=10)
@@ -126,8 +136,12 @@ def test_open_refuses_what_it_cannot_apply(sbx: SandboxEnv, kind: str) -> None:
 
     no_write = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=[])
     outside = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=["/etc/"])
-    for policy, limits, workdir in [(no_write, None, "."), (outside, None, "."), (POLICY, None, "missing/dir"),
-                                    (POLICY, Limits(open_files=10**9), ".")]:
+    for policy, limits, workdir in [
+        (no_write, None, "."),
+        (outside, None, "."),
+        (POLICY, None, "missing/dir"),
+        (POLICY, Limits(open_files=10**9), "."),
+    ]:
         if os.geteuid() == 0 and kind == "local" and limits is not None:
             continue  # root may raise any limit
         with pytest.raises(SandboxError):
@@ -145,8 +159,12 @@ def test_custom_write_paths(sbx: SandboxEnv, kind: str) -> None:
     policy = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=["src/pkg/", "out", "README.md"])
 
     async def script(sandbox: Sandbox) -> None:
-        ok = await sandbox.run("echo Y = 2 >> src/pkg/mod.py && echo new > src/pkg/new.py && echo o > out/o.txt "
-                               "&& echo changed > README.md", cwd=sandbox.repo_root, timeout=10)
+        ok = await sandbox.run(
+            "echo Y = 2 >> src/pkg/mod.py && echo new > src/pkg/new.py && echo o > out/o.txt "
+            "&& echo changed > README.md",
+            cwd=sandbox.repo_root,
+            timeout=10,
+        )
         assert ok.exit_code == 0, ok
         with pytest.raises(SandboxRefusal):
             await sandbox.write_file("src/app.py", "x", append=False)
@@ -161,13 +179,21 @@ def test_custom_write_paths(sbx: SandboxEnv, kind: str) -> None:
 
 def test_local_sandbox_reports_unauthorized_writes(sbx: SandboxEnv) -> None:
     async def script(sandbox: Sandbox) -> None:
-        await sandbox.run("echo bad >> src/app.py; rm data/notes.txt; echo n > new.txt; mkdir newdir; "
-                          "chmod +x README.md; echo ok > eval_artifacts/x", cwd=None, timeout=10)
+        await sandbox.run(
+            "echo bad >> src/app.py; rm data/notes.txt; echo n > new.txt; mkdir newdir; "
+            "chmod +x README.md; echo ok > eval_artifacts/x",
+            cwd=None,
+            timeout=10,
+        )
 
     changes = run_in("local", sbx, script)
     assert sorted((c.path, c.change) for c in changes) == [
-        ("README.md", "modified"), ("data/notes.txt", "removed"), ("new.txt", "added"), ("newdir", "added"),
-        ("src/app.py", "modified")]
+        ("README.md", "modified"),
+        ("data/notes.txt", "removed"),
+        ("new.txt", "added"),
+        ("newdir", "added"),
+        ("src/app.py", "modified"),
+    ]
     assert (sbx.snapshot.path / "src" / "app.py").read_text() == "print('app')\n"  # copies, not links
 
 
@@ -180,8 +206,9 @@ def test_parallel_trials_are_apart(sbx: SandboxEnv) -> None:
         try:
             roots = {box.host_root for box in boxes}
             assert len(roots) == 3
-            results = await asyncio.gather(*(box.run("echo $$ > /tmp/me; sleep 0.2; cat /tmp/me", cwd=None,
-                                                     timeout=10) for box in boxes))
+            results = await asyncio.gather(
+                *(box.run("echo $$ > /tmp/me; sleep 0.2; cat /tmp/me", cwd=None, timeout=10) for box in boxes)
+            )
             assert all(r.exit_code == 0 for r in results)
             if os.geteuid() == 0:  # each trial runs as its own host uid
                 uids = {os.stat(f"/proc/{box.client.proc.pid}").st_uid for box in boxes}  # type: ignore[union-attr]

@@ -34,8 +34,14 @@ Script = Callable[[Sandbox], Awaitable[None]]
 
 
 def _git(cwd: Path, *args: str) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(cwd)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "HOME": str(cwd),
+    }
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
@@ -107,10 +113,13 @@ def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SandboxEnv:
     return SandboxEnv(snapshot=snapshot, cache=cache, host=host)
 
 
-def open_spec(limits: Limits | None = None, env: dict[str, str] | None = None,
-              policy: ResolvedPolicy | None = None, workdir: str = ".") -> SandboxSpec:
-    return SandboxSpec(policy=policy or POLICY, initial_working_dir=workdir, limits=limits or Limits(),
-                       env=env or {})
+def open_spec(
+    limits: Limits | None = None,
+    env: dict[str, str] | None = None,
+    policy: ResolvedPolicy | None = None,
+    workdir: str = ".",
+) -> SandboxSpec:
+    return SandboxSpec(policy=policy or POLICY, initial_working_dir=workdir, limits=limits or Limits(), env=env or {})
 
 
 def run_in(kind: str, env: SandboxEnv, script: Script, spec: SandboxSpec | None = None) -> list[WriteEvent]:

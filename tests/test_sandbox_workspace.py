@@ -72,9 +72,13 @@ def test_diff_reports_changes_outside_write_paths(snap: Snapshot) -> None:
         (ws.repo / "src/link_to_app.py").unlink()
         (ws.repo / "src/link_to_app.py").symlink_to("pkg")
         changes = sorted((c.path, c.change) for c in ws.diff_against_snapshot())
-        assert changes == [("data/extra", "added"), ("data/notes.txt", "removed"),
-                           ("eval_artifacts/answer.json", "added"), ("src/app.py", "modified"),
-                           ("src/link_to_app.py", "modified")]
+        assert changes == [
+            ("data/extra", "added"),
+            ("data/notes.txt", "removed"),
+            ("eval_artifacts/answer.json", "added"),
+            ("src/app.py", "modified"),
+            ("src/link_to_app.py", "modified"),
+        ]
     finally:
         ws.remove()
 
@@ -109,8 +113,12 @@ def test_write_path_planning(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "README.md").write_text("x")
     plan = plan_write_paths(["eval_artifacts/", "/tmp/", "src/", "src/gen/", "/repo/README.md", "out"], tmp_path)
-    assert plan.repo_paths == [WritePath("README.md", True), WritePath("eval_artifacts"), WritePath("out"),
-                               WritePath("src")]
+    assert plan.repo_paths == [
+        WritePath("README.md", True),
+        WritePath("eval_artifacts"),
+        WritePath("out"),
+        WritePath("src"),
+    ]
     assert plan.tmp and plan.covers("src/gen/x.py") and not plan.covers("srcx")
     assert plan_write_paths(["."], tmp_path).covers("anything")
     for bad in ([], ["../up"], ["/etc/"], [" "]):

@@ -116,9 +116,7 @@ def test_git_branch_tag_commit_and_head(origin: Origin, cache: Path, tmp_path: P
         assert (snap.path / "README.md").read_text() == ("one\n" if expected == origin.first else "two\n")
         assert os.stat(snap.path / "run.sh").st_mode & stat.S_IXUSR
         assert os.readlink(snap.path / "link") == "README.md"
-        assert run_git(snap.path, "remote", "get-url", "origin") == (
-            str(origin.path) if form == "relative" else url
-        )
+        assert run_git(snap.path, "remote", "get-url", "origin") == (str(origin.path) if form == "relative" else url)
         assert_read_only(snap.path)
     assert len(snapshot_trees(cache)) == 2  # one per distinct commit
 
@@ -354,9 +352,7 @@ def test_archive_sha_mismatch_is_refused_before_unpacking(cache: Path, tmp_path:
         ({"name": "proj-1.0/dev", "type": tarfile.CHRTYPE}, "special file"),
     ],
 )
-def test_archive_unsafe_tar_member_is_refused(
-    cache: Path, tmp_path: Path, member: dict[str, Any], reason: str
-) -> None:
+def test_archive_unsafe_tar_member_is_refused(cache: Path, tmp_path: Path, member: dict[str, Any], reason: str) -> None:
     archive = make_targz(tmp_path / "bad.tar.gz", [member])
     with pytest.raises(SourceError, match=f"^repo 'r': bad.tar.gz: .*{reason}"):
         fetch(cache, tmp_path, archive="bad.tar.gz", sha256=sha256(archive))
@@ -416,9 +412,7 @@ def test_archive_over_http(cache: Path, tmp_path: Path, http_dir: tuple[Path, st
         fetch(cache, tmp_path, offline=True, archive=f"{base}/other.tgz", sha256="2" * 64)
 
 
-def test_warm_lookup_is_fast_and_does_not_rehash(
-    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_warm_lookup_is_fast_and_does_not_rehash(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_targz(tmp_path / "proj.tar.gz")
     snap = fetch(cache, tmp_path, archive="proj.tar.gz", sha256=sha256(archive))
     archive.unlink()

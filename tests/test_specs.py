@@ -58,15 +58,18 @@ def test_defaults_match_formats(tmp_path: Path) -> None:
     assert (t.outputs[0].type, t.outputs[0].weight, t.outputs[0].comparator) == ("str", 1.0, "equals")
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("id: a\nrepo: [unclosed\n", "malformed YAML"),
-    (ORIGINAL_TASK.replace("max_commands", "max_comands"), "field max_comands: unknown key"),
-    (ORIGINAL_TASK.replace("      fn: top", "      fnn: top"), "field outputs[0].oracle.fnn: unknown key"),
-    (ORIGINAL_TASK.replace("instruction: |", "instructions: |"), "field instruction: required field is missing"),
-    (ORIGINAL_TASK.replace("difficulty: easy", "difficulty: trivial"), "field difficulty:"),
-    (ORIGINAL_TASK.replace("type: int", "type: integer"), "field outputs[0].type:"),
-    ("- just\n- a list\n", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("id: a\nrepo: [unclosed\n", "malformed YAML"),
+        (ORIGINAL_TASK.replace("max_commands", "max_comands"), "field max_comands: unknown key"),
+        (ORIGINAL_TASK.replace("      fn: top", "      fnn: top"), "field outputs[0].oracle.fnn: unknown key"),
+        (ORIGINAL_TASK.replace("instruction: |", "instructions: |"), "field instruction: required field is missing"),
+        (ORIGINAL_TASK.replace("difficulty: easy", "difficulty: trivial"), "field difficulty:"),
+        (ORIGINAL_TASK.replace("type: int", "type: integer"), "field outputs[0].type:"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
 def test_bad_task_files_name_file_and_field(tmp_path: Path, text: str, needle: str) -> None:
     f = tmp_path / "task_bad.yaml"
     f.write_text(text)
@@ -92,7 +95,9 @@ def _load(cfg: Path) -> None:
 
 
 def test_unknown_oracle_and_unknown_repo(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c1", "/nowhere", {"task_001.yaml": TASK_TOP.replace("top_level_entry_count", "no_such")})
+    cfg = write_config(
+        tmp_path / "c1", "/nowhere", {"task_001.yaml": TASK_TOP.replace("top_level_entry_count", "no_such")}
+    )
     with pytest.raises(SpecError, match=r"task_001.yaml: field outputs\[0\].oracle: .*unknown oracle 'no_such'"):
         _load(cfg)
     cfg = write_config(tmp_path / "c2", "/nowhere", {"task_001.yaml": TASK_TOP.replace("repo: demo", "repo: ghost")})

@@ -9,8 +9,6 @@ from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.toolbox import Toolbox
 
-STOP_REASONS = ("done", "step_limit", "turn_limit", "timeout", "model_error")
-
 
 @dataclass
 class AgentOutcome:

@@ -64,23 +64,35 @@ class ModelAgent:
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
             reply = await self.client.complete(messages, TOOL_SCHEMAS)
-            outcome.events.append({"type": "response", "turn": turn, "message": reply.assistant_message,
-                                   "usage": {"prompt_tokens": reply.prompt_tokens,
-                                             "completion_tokens": reply.completion_tokens},
-                                   "latency_ms": round(reply.latency_ms, 3), "format_errors": reply.format_errors,
-                                   "recovered_from_text": any(c.recovered_from_text for c in reply.tool_calls)})
-            outcome.model_calls.append(ModelCallRecord(
-                latency_ms=round(reply.latency_ms, 3), prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens, finish_reason=reply.finish_reason,
-                tool_calls=len(reply.tool_calls), format_errors=len(reply.format_errors),
-                recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
-            ))
+            outcome.events.append(
+                {
+                    "type": "response",
+                    "turn": turn,
+                    "message": reply.assistant_message,
+                    "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
+                    "latency_ms": round(reply.latency_ms, 3),
+                    "format_errors": reply.format_errors,
+                    "recovered_from_text": any(c.recovered_from_text for c in reply.tool_calls),
+                }
+            )
+            outcome.model_calls.append(
+                ModelCallRecord(
+                    latency_ms=round(reply.latency_ms, 3),
+                    prompt_tokens=reply.prompt_tokens,
+                    completion_tokens=reply.completion_tokens,
+                    finish_reason=reply.finish_reason,
+                    tool_calls=len(reply.tool_calls),
+                    format_errors=len(reply.format_errors),
+                    recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
+                )
+            )
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content
             if not reply.tool_calls:
                 if reply.format_errors:
-                    messages.append({"role": "user", "content": FORMAT_ERROR_HINT.format(
-                        errors="; ".join(reply.format_errors[:3]))})
+                    messages.append(
+                        {"role": "user", "content": FORMAT_ERROR_HINT.format(errors="; ".join(reply.format_errors[:3]))}
+                    )
                     continue
                 outcome.stop_reason = "done"
                 return
@@ -92,8 +104,9 @@ class ModelAgent:
                 last_call = signature
                 if repeats >= MAX_IDENTICAL_CALLS:
                     raise RepeatedCall(f"the same {call.name} call {MAX_IDENTICAL_CALLS} times in a row")
-                result = await toolbox.call(call.name, call.arguments, call_id=call.id,
-                                            recovered=call.recovered_from_text)
+                result = await toolbox.call(
+                    call.name, call.arguments, call_id=call.id, recovered=call.recovered_from_text
+                )
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})
         outcome.stop_reason = "turn_limit"
 

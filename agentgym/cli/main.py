@@ -15,7 +15,9 @@ from agentgym.errors import AgentGymError
 
 app = typer.Typer(
     help="AgentGym: evaluate LLMs as tool-based coding agents on real repositories, in a sandbox, with oracles.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 tasks_app = typer.Typer(help="Work with task sets.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
@@ -40,48 +42,75 @@ class SchemaKind(StrEnum):
     weights = "weights"
 
 
-ConfigDir = Annotated[Path | None, typer.Option(help="Folder holding repos/, tasks/, scoring/weights.yaml, prompts/ "
-                                                "(default: the current directory if it has repos/ or tasks/, "
-                                                "else the packaged defaults).")]
+ConfigDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder holding repos/, tasks/, scoring/weights.yaml, prompts/ "
+        "(default: the current directory if it has repos/ or tasks/, "
+        "else the packaged defaults)."
+    ),
+]
 
 
 @app.command()
 def run(
     repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids (default: all with tasks).")] = None,
     task_set: Annotated[str, typer.Option(help="Task set folder under tasks/.")] = "l1",
-    tasks: Annotated[str | None, typer.Option("--tasks", help="Only tasks whose id (or file path) matches this glob.")] = None,
+    tasks: Annotated[
+        str | None, typer.Option("--tasks", help="Only tasks whose id (or file path) matches this glob.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Run at most N tasks (after filtering).", min=1)] = None,
     runs_root: Annotated[Path, typer.Option(help="Where run folders are created.")] = Path("runs"),
     config_dir: ConfigDir = None,
-    agent: Annotated[AgentKind, typer.Option(help="model: an LLM; nop: does nothing; oracle: runs task solutions.")]
-    = AgentKind.model,
-    dry_run: Annotated[bool, typer.Option(help="Load everything and score without calling a model (nop agent).")]
-    = False,
+    agent: Annotated[
+        AgentKind, typer.Option(help="model: an LLM; nop: does nothing; oracle: runs task solutions.")
+    ] = AgentKind.model,
+    dry_run: Annotated[
+        bool, typer.Option(help="Load everything and score without calling a model (nop agent).")
+    ] = False,
     model: Annotated[str | None, typer.Option(help="Model name [env MODEL_NAME / OPENAI_MODEL].")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL [env BASE_URL / OPENAI_BASE_URL].")]
-    = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL [env BASE_URL / OPENAI_BASE_URL].")
+    ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key [env OPENAI_API_KEY]. Never written anywhere.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature [env OPENAI_TEMPERATURE] (0).")]
-    = None,
-    max_output_tokens: Annotated[int | None, typer.Option(help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS] "
-                                                                "(4096).")] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature [env OPENAI_TEMPERATURE] (0).")
+    ] = None,
+    max_output_tokens: Annotated[
+        int | None, typer.Option(help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS] (4096).")
+    ] = None,
     include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
-    local_model: Annotated[str | None, typer.Option(help="Evaluate the embedded model: 1.5b, 0.5b or a GGUF path "
-                                                         "(default when no model/base URL is configured: 1.5b).")]
-    = None,
-    sandbox: Annotated[SandboxKind, typer.Option(help="bwrap: isolated (default); local: NO isolation.")]
-    = SandboxKind.bwrap,
-    sandbox_limit: Annotated[list[str] | None, typer.Option(help="Override a sandbox limit, NAME=INT (repeatable): "
-                                                                  "cpu_seconds, memory_bytes, file_size_bytes, "
-                                                                  "max_processes, open_files, output_bytes, "
-                                                                  "disk_bytes.")] = None,
+    local_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluate the embedded model: 1.5b, 0.5b or a GGUF path "
+            "(default when no model/base URL is configured: 1.5b)."
+        ),
+    ] = None,
+    sandbox: Annotated[
+        SandboxKind, typer.Option(help="bwrap: isolated (default); local: NO isolation.")
+    ] = SandboxKind.bwrap,
+    sandbox_limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Override a sandbox limit, NAME=INT (repeatable): "
+            "cpu_seconds, memory_bytes, file_size_bytes, "
+            "max_processes, open_files, output_bytes, "
+            "disk_bytes."
+        ),
+    ] = None,
     scoring_profile: Annotated[str | None, typer.Option(help="v1 (original formula) or v2 (default).")] = None,
     epochs: Annotated[int, typer.Option(help="Run every task N times.", min=1)] = 1,
     concurrency: Annotated[int, typer.Option(help="Trials run at once.", min=1)] = 1,
-    tool_output_bytes: Annotated[int | None, typer.Option(help="Bytes of each command stream shown to the model "
-                                                               "(head+tail, marked); read_file default is twice "
-                                                               "that. Default 8192, 2048 for the embedded model.",
-                                                          min=256)] = None,
+    tool_output_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="Bytes of each command stream shown to the model "
+            "(head+tail, marked); read_file default is twice "
+            "that. Default 8192, 2048 for the embedded model.",
+            min=256,
+        ),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
     from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
@@ -90,10 +119,17 @@ def run(
     if scoring_profile not in (None, "v1", "v2"):
         raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
     req = RunRequest(
-        config_dir=config_dir, task_set=task_set, limit=limit, tasks_glob=tasks, runs_root=runs_root,
+        config_dir=config_dir,
+        task_set=task_set,
+        limit=limit,
+        tasks_glob=tasks,
+        runs_root=runs_root,
         repos=[r.strip() for r in repos.split(",") if r.strip()] if repos else None,
-        scoring_profile=scoring_profile, epochs=epochs, concurrency=concurrency,
-        limits=parse_limits(sandbox_limit or []), tool_output_bytes=tool_output_bytes,
+        scoring_profile=scoring_profile,
+        epochs=epochs,
+        concurrency=concurrency,
+        limits=parse_limits(sandbox_limit or []),
+        tool_output_bytes=tool_output_bytes,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
@@ -115,8 +151,12 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) ->
 def tasks_generate(
     repo_id: Annotated[str, typer.Option(help="A registered repo id.")],
     task_set: Annotated[str, typer.Option(help="Task set to write into.")] = "l1",
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: tasks/<task_set>/<repo_id> in the "
-                                                    "config dir or the current directory).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output folder (default: tasks/<task_set>/<repo_id> in the config dir or the current directory)."
+        ),
+    ] = None,
     config_dir: ConfigDir = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing task files.")] = False,
 ) -> None:
@@ -138,8 +178,11 @@ def tasks_generate(
 
 
 @tasks_app.command("list")
-def tasks_list(task_set: Annotated[str, typer.Option(help="Task set.")] = "l1", config_dir: ConfigDir = None,
-               repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids.")] = None) -> None:
+def tasks_list(
+    task_set: Annotated[str, typer.Option(help="Task set.")] = "l1",
+    config_dir: ConfigDir = None,
+    repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids.")] = None,
+) -> None:
     """List (and validate) the tasks of a task set."""
     from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
 

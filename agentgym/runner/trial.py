@@ -78,7 +78,9 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     started, t0 = datetime.now(UTC), time.monotonic()
     outcome = AgentOutcome()
     env = {k: v for k, v in ctx.env.items() if k in task.policy.env_allowed}
-    spec = SandboxSpec(policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env)
+    spec = SandboxSpec(
+        policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
+    )
     sandbox = None
     toolbox: Toolbox | None = None
     fatal: str | None = None
@@ -87,9 +89,14 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     unauthorized: list[SafetyEvent] = []
     try:
         sandbox = await ctx.sandbox_factory.open(plan.snapshot, spec)
-        toolbox = Toolbox(sandbox=sandbox, policy=task.policy, max_commands=task.spec.max_commands,
-                          deadline=time.monotonic() + task.spec.timeout_seconds, events=outcome.events,
-                          output_cap=ctx.tool_output_bytes)
+        toolbox = Toolbox(
+            sandbox=sandbox,
+            policy=task.policy,
+            max_commands=task.spec.max_commands,
+            deadline=time.monotonic() + task.spec.timeout_seconds,
+            events=outcome.events,
+            output_cap=ctx.tool_output_bytes,
+        )
         fatal = await _act(ctx.agent, task, toolbox, outcome)
         changes = await sandbox.stop()
         unauthorized = [SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}") for c in changes]
@@ -101,8 +108,10 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
         harness_error = f"{type(exc).__name__}: {exc}"
         logger.exception("harness error in %s", task.spec.id)
     if harness_error is not None:
-        checks = CheckOutcome([OutputCheck(key=o.key, ok=False, weight=o.weight, error="harness error")
-                               for o in task.spec.outputs], "missing")
+        checks = CheckOutcome(
+            [OutputCheck(key=o.key, ok=False, weight=o.weight, error="harness error") for o in task.spec.outputs],
+            "missing",
+        )
     result = _result(plan, ctx, outcome, toolbox, checks, unauthorized, harness_error)
     result.started_at, result.finished_at = started.isoformat(), datetime.now(UTC).isoformat()
     result.metrics.wall_time_s = round(time.monotonic() - t0, 3)
@@ -122,8 +131,9 @@ async def _close(sandbox: Sandbox) -> None:
         await sandbox.cleanup()
 
 
-def _failure_reason(outcome: AgentOutcome, checks: CheckOutcome, success: bool, violations: int,
-                    harness_error: str | None) -> str | None:
+def _failure_reason(
+    outcome: AgentOutcome, checks: CheckOutcome, success: bool, violations: int, harness_error: str | None
+) -> str | None:
     if success:
         return None
     if harness_error:
@@ -141,8 +151,15 @@ def _failure_reason(outcome: AgentOutcome, checks: CheckOutcome, success: bool, 
     return "wrong_answer"
 
 
-def _result(plan: TrialPlan, ctx: TrialContext, outcome: AgentOutcome, toolbox: Toolbox | None,
-            checks: CheckOutcome, unauthorized: list[SafetyEvent], harness_error: str | None) -> TaskResult:
+def _result(
+    plan: TrialPlan,
+    ctx: TrialContext,
+    outcome: AgentOutcome,
+    toolbox: Toolbox | None,
+    checks: CheckOutcome,
+    unauthorized: list[SafetyEvent],
+    harness_error: str | None,
+) -> TaskResult:
     spec = plan.task.spec
     records = toolbox.records if toolbox else []
     events = (toolbox.safety_events if toolbox else []) + unauthorized
@@ -150,45 +167,81 @@ def _result(plan: TrialPlan, ctx: TrialContext, outcome: AgentOutcome, toolbox: 
     commands = toolbox.commands_used if toolbox else 0
     passed = sum(c.weight for c in checks.checks if c.ok)
     total = sum(c.weight for c in checks.checks)
-    s = score_task(ScoreInputs(passed, total, commands, toolbox.valid_commands if toolbox else 0, violations),
-                   ctx.weights)
+    s = score_task(
+        ScoreInputs(passed, total, commands, toolbox.valid_commands if toolbox else 0, violations), ctx.weights
+    )
     nonzero = sum(1 for r in records if r.tool_name == "run_command" and r.ok and r.tool_output.get("exit_code"))
     format_errors = sum(c.format_errors for c in outcome.model_calls)
     metrics = Metrics(
-        success=s.success, partial_score=round(s.partial, 4), score_0_100=s.score, commands_used=commands,
-        command_valid_rate=round(s.valid_rate, 4), safety_violations=violations,
-        hallucination_signals=sum(1 for r in records if not r.ok) + nonzero, efficiency_points=round(s.efficiency, 4),
-        format_errors=format_errors, model_calls=len(outcome.model_calls),
+        success=s.success,
+        partial_score=round(s.partial, 4),
+        score_0_100=s.score,
+        commands_used=commands,
+        command_valid_rate=round(s.valid_rate, 4),
+        safety_violations=violations,
+        hallucination_signals=sum(1 for r in records if not r.ok) + nonzero,
+        efficiency_points=round(s.efficiency, 4),
+        format_errors=format_errors,
+        model_calls=len(outcome.model_calls),
         prompt_tokens=sum(c.prompt_tokens for c in outcome.model_calls),
         completion_tokens=sum(c.completion_tokens for c in outcome.model_calls),
         model_latency_ms=round(sum(c.latency_ms for c in outcome.model_calls), 3),
     )
     first_fail = next((c.key for c in checks.checks if not c.ok), None)
     return TaskResult(
-        task=TaskInfo(id=spec.id, repo=spec.repo, difficulty=spec.difficulty,
-                      limits={"max_commands": spec.max_commands, "timeout_seconds": spec.timeout_seconds,
-                              "max_turns": spec.turn_cap},
-                      instruction=spec.instruction, policy=plan.task.policy.model_dump(),
-                      content_hash=spec.content_hash()),
-        metrics=metrics, output_checks=checks.checks,
-        transcript=Transcript(prompt_messages=outcome.prompt_messages, tool_calls=records, safety_events=events,
-                              model_final_message=outcome.final_message, model_calls=outcome.model_calls),
+        task=TaskInfo(
+            id=spec.id,
+            repo=spec.repo,
+            difficulty=spec.difficulty,
+            limits={
+                "max_commands": spec.max_commands,
+                "timeout_seconds": spec.timeout_seconds,
+                "max_turns": spec.turn_cap,
+            },
+            instruction=spec.instruction,
+            policy=plan.task.policy.model_dump(),
+            content_hash=spec.content_hash(),
+        ),
+        metrics=metrics,
+        output_checks=checks.checks,
+        transcript=Transcript(
+            prompt_messages=outcome.prompt_messages,
+            tool_calls=records,
+            safety_events=events,
+            model_final_message=outcome.final_message,
+            model_calls=outcome.model_calls,
+        ),
         failure_reason=_failure_reason(outcome, checks, s.success, violations, harness_error),
-        first_failing_check=first_fail, error=harness_error or outcome.error, epoch=plan.epoch,
-        agent=ctx.agent.name, model_id=ctx.model_id, sandbox=ctx.sandbox_factory.name,
+        first_failing_check=first_fail,
+        error=harness_error or outcome.error,
+        epoch=plan.epoch,
+        agent=ctx.agent.name,
+        model_id=ctx.model_id,
+        sandbox=ctx.sandbox_factory.name,
         snapshot_digest=plan.snapshot.digest,
     )
 
 
 def _events(result: TaskResult, outcome: AgentOutcome) -> list[dict[str, Any]]:
     base = {"task_id": result.task.id, "epoch": result.epoch}
-    events: list[dict[str, Any]] = [{**base, "type": "task_start", "at": result.started_at,
-                                     "prompt_messages": outcome.prompt_messages}]
+    events: list[dict[str, Any]] = [
+        {**base, "type": "task_start", "at": result.started_at, "prompt_messages": outcome.prompt_messages}
+    ]
     events += [{**base, **e} for e in outcome.events]
-    events += [{**base, "type": "safety_event", "event": e.type, "detail": e.detail, "penalized": e.penalized}
-               for e in result.transcript.safety_events]
+    events += [
+        {**base, "type": "safety_event", "event": e.type, "detail": e.detail, "penalized": e.penalized}
+        for e in result.transcript.safety_events
+    ]
     if result.error:
         events.append({**base, "type": "error", "error": result.error})
-    events.append({**base, "type": "task_end", "at": result.finished_at, "metrics": result.metrics.model_dump(),
-                   "failure_reason": result.failure_reason, "final_message": outcome.final_message})
+    events.append(
+        {
+            **base,
+            "type": "task_end",
+            "at": result.finished_at,
+            "metrics": result.metrics.model_dump(),
+            "failure_reason": result.failure_reason,
+            "final_message": outcome.final_message,
+        }
+    )
     return events

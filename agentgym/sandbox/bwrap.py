@@ -64,9 +64,23 @@ def setpriv_argv(uid: int) -> list[str]:
 
 
 def namespace_args() -> list[str]:
-    return ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--hostname", "agentgym", "--die-with-parent", "--new-session"]
+    return [
+        "--unshare-user",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--disable-userns",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "agentgym",
+        "--die-with-parent",
+        "--new-session",
+    ]
 
 
 def launch_args() -> list[str]:
@@ -101,8 +115,18 @@ def bwrap_available() -> tuple[bool, str]:
     if path is None:
         return False, "bwrap not found (install the bubblewrap package)"
     try:
-        argv = [*setpriv_argv(PROBE_UID), path, *namespace_args(), *system_args(), "--proc", "/proc",
-                "--dev", "/dev", "--", "/usr/bin/true"]
+        argv = [
+            *setpriv_argv(PROBE_UID),
+            path,
+            *namespace_args(),
+            *system_args(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--",
+            "/usr/bin/true",
+        ]
         probe = subprocess.run(argv, env=LAUNCHER_ENV, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired, SandboxError) as exc:
         return False, f"bwrap probe failed: {exc}"
@@ -142,17 +166,48 @@ class BwrapHost:
 
 
 def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, bwrap: str) -> Launch:
-    mounts = ["--ro-bind", str(scratch.etc), "/etc", "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
-              "--proc", "/proc", "--dev", "/dev", "--bind", str(scratch.root / "shm"), "/dev/shm"]
+    mounts = [
+        "--ro-bind",
+        str(scratch.etc),
+        "/etc",
+        "--ro-bind-try",
+        "/etc/alternatives",
+        "/etc/alternatives",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        str(scratch.root / "shm"),
+        "/dev/shm",
+    ]
     if not any(view == REPO_VIEW for _, view in scratch.binds):
         mounts += ["--ro-bind", str(scratch.repo_source), REPO_VIEW]
     for host, view in scratch.binds:
         mounts += ["--bind", str(host), view]
     mounts += ["--ro-bind", str(scratch.exec_dir), EXEC_VIEW, "--remount-ro", "/", "--chdir", REPO_VIEW]
-    config = executor_config(repo=REPO_VIEW, tmp=TMP_VIEW, writable=[view for _, view in scratch.binds],
-                             mode="pidns", limits=spec.limits, disk_quota=scratch.privileged)
-    argv = [*setpriv_argv(uid), bwrap, *launch_args(), *env_args(spec.env), *system_args(), *mounts, "--",
-            SANDBOX_PYTHON, "-I", "-S", f"{EXEC_VIEW}/{EXECUTOR_SCRIPT.name}", config]
+    config = executor_config(
+        repo=REPO_VIEW,
+        tmp=TMP_VIEW,
+        writable=[view for _, view in scratch.binds],
+        mode="pidns",
+        limits=spec.limits,
+        disk_quota=scratch.privileged,
+    )
+    argv = [
+        *setpriv_argv(uid),
+        bwrap,
+        *launch_args(),
+        *env_args(spec.env),
+        *system_args(),
+        *mounts,
+        "--",
+        SANDBOX_PYTHON,
+        "-I",
+        "-S",
+        f"{EXEC_VIEW}/{EXECUTOR_SCRIPT.name}",
+        config,
+    ]
     return Launch(argv=argv, env=dict(LAUNCHER_ENV), log_path=log_path, start_hint=LOCAL_HINT)
 
 
@@ -184,8 +239,7 @@ class BwrapSandboxFactory:
             uid = host.slot.uid if host.slot else os.getuid()
             host.scratch = await asyncio.to_thread(prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged)
             launch = build_launch(host.scratch, spec, uid, ws.dir / "executor.log", detail)
-            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(REPO_VIEW, workdir, TMP_VIEW),
-                                      host=host)
+            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(REPO_VIEW, workdir, TMP_VIEW), host=host)
             await sandbox.start()
         except BaseException:
             await host.release()

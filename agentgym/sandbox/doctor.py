@@ -23,14 +23,17 @@ from agentgym.sandbox.bwrap import (
 )
 
 Row = tuple[str, bool, str]
-RLIMITS = (("cpu_seconds", resource.RLIMIT_CPU), ("memory_bytes", resource.RLIMIT_AS),
-           ("file_size_bytes", resource.RLIMIT_FSIZE), ("max_processes", resource.RLIMIT_NPROC),
-           ("open_files", resource.RLIMIT_NOFILE))
+RLIMITS = (
+    ("cpu_seconds", resource.RLIMIT_CPU),
+    ("memory_bytes", resource.RLIMIT_AS),
+    ("file_size_bytes", resource.RLIMIT_FSIZE),
+    ("max_processes", resource.RLIMIT_NPROC),
+    ("open_files", resource.RLIMIT_NOFILE),
+)
 
 
 def _probe(bwrap: str, extra: list[str], command: list[str]) -> subprocess.CompletedProcess[str]:
-    argv = [*setpriv_argv(PROBE_UID), bwrap, *extra, *system_args(), "--proc", "/proc", "--dev", "/dev",
-            "--", *command]
+    argv = [*setpriv_argv(PROBE_UID), bwrap, *extra, *system_args(), "--proc", "/proc", "--dev", "/dev", "--", *command]
     return subprocess.run(argv, env=LAUNCHER_ENV, capture_output=True, text=True, timeout=20, check=False)
 
 
@@ -41,24 +44,36 @@ def _bwrap_rows(bwrap: str) -> list[Row]:
     rows.append(("user namespace", user.returncode == 0, user.stderr.strip() or "unprivileged user namespaces work"))
     net = _probe(bwrap, ["--unshare-user", "--unshare-net"], ["/usr/bin/cat", "/proc/net/dev"])
     devices = [line.split(":")[0].strip() for line in net.stdout.splitlines() if ":" in line]
-    rows.append(("network namespace", net.returncode == 0 and devices == ["lo"],
-                 f"interfaces inside: {', '.join(devices) or 'none'}" if net.returncode == 0 else net.stderr.strip()))
+    rows.append(
+        (
+            "network namespace",
+            net.returncode == 0 and devices == ["lo"],
+            f"interfaces inside: {', '.join(devices) or 'none'}" if net.returncode == 0 else net.stderr.strip(),
+        )
+    )
     pid = _probe(bwrap, [*namespace_args(), "--as-pid-1"], ["/bin/sh", "-c", "echo $$"])
-    rows.append(("pid namespace", pid.stdout.strip() == "1",
-                 "the executor is pid 1 of its own namespace" if pid.stdout.strip() == "1" else pid.stderr.strip()))
+    rows.append(
+        (
+            "pid namespace",
+            pid.stdout.strip() == "1",
+            "the executor is pid 1 of its own namespace" if pid.stdout.strip() == "1" else pid.stderr.strip(),
+        )
+    )
     return rows
 
 
 def _uid_row() -> Row:
     if os.geteuid() != 0:
-        return ("dedicated sandbox uid", False,
-                f"not root: the sandbox runs as your uid {os.getuid()} (RLIMIT_NPROC counts all your processes)")
+        return (
+            "dedicated sandbox uid",
+            False,
+            f"not root: the sandbox runs as your uid {os.getuid()} (RLIMIT_NPROC counts all your processes)",
+        )
     try:
         setpriv_argv(PROBE_UID)
     except SandboxError as exc:
         return ("dedicated sandbox uid", False, exc.message)
-    return ("dedicated sandbox uid", True,
-            f"setpriv drops to uid {hostmount.SLOT_UID_BASE}+slot per concurrent trial")
+    return ("dedicated sandbox uid", True, f"setpriv drops to uid {hostmount.SLOT_UID_BASE}+slot per concurrent trial")
 
 
 def _tmpfs_row() -> Row:

@@ -153,12 +153,25 @@ class Executor:
     def run(self, req: dict[str, Any]) -> dict[str, Any]:
         cwd, timeout = req.get("cwd") or self.repo, float(req["timeout"])
         if not os.path.isdir(cwd):
-            return {"stdout": "", "stderr": f"cwd not found: {cwd}\n", "exit_code": 1, "duration_ms": 0.0,
-                    "timed_out": False, "stdout_elided": 0, "stderr_elided": 0, "blocked": []}
+            return {
+                "stdout": "",
+                "stderr": f"cwd not found: {cwd}\n",
+                "exit_code": 1,
+                "duration_ms": 0.0,
+                "timed_out": False,
+                "stdout_elided": 0,
+                "stderr_elided": 0,
+                "blocked": [],
+            }
         start = time.monotonic()
         proc = subprocess.Popen(
-            ["/bin/bash", "--noprofile", "--norc", "-c", req["command"]], cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+            ["/bin/bash", "--noprofile", "--norc", "-c", req["command"]],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
         )
         for soft_hard in self.cpu_limit:
             with contextlib.suppress(ProcessLookupError):
@@ -173,8 +186,9 @@ class Executor:
         self._drain(proc, out, err)
         return self._result(returncode, out, err, start, timed_out, blocked)
 
-    def _pump(self, proc: subprocess.Popen[bytes], out: Capture, err: Capture, deadline: float,
-              blocked: list[str]) -> bool:
+    def _pump(
+        self, proc: subprocess.Popen[bytes], out: Capture, err: Capture, deadline: float, blocked: list[str]
+    ) -> bool:
         """Read both streams until the command ends. True if it was killed for running too long."""
         sel = selectors.DefaultSelector()
         assert proc.stdout is not None and proc.stderr is not None
@@ -191,8 +205,16 @@ class Executor:
             if pidfd >= 0:
                 os.close(pidfd)
 
-    def _select_loop(self, proc: subprocess.Popen[bytes], sel: selectors.BaseSelector, pidfd: int,
-                     out: Capture, err: Capture, deadline: float, blocked: list[str]) -> bool:
+    def _select_loop(
+        self,
+        proc: subprocess.Popen[bytes],
+        sel: selectors.BaseSelector,
+        pidfd: int,
+        out: Capture,
+        err: Capture,
+        deadline: float,
+        blocked: list[str],
+    ) -> bool:
         streams = 2
         while streams:
             remaining = deadline - time.monotonic()
@@ -235,8 +257,9 @@ class Executor:
                 cap.feed(chunk)
             stream.close()
 
-    def _result(self, returncode: int, out: Capture, err: Capture, start: float, timed_out: bool,
-                blocked: list[str]) -> dict[str, Any]:
+    def _result(
+        self, returncode: int, out: Capture, err: Capture, start: float, timed_out: bool, blocked: list[str]
+    ) -> dict[str, Any]:
         stdout, out_elided = out.text()
         stderr, err_elided = err.text()
         sig = -returncode if returncode < 0 else (returncode - 128 if returncode > 128 else 0)
@@ -248,9 +271,16 @@ class Executor:
         for needle, label in REFUSAL_PATTERNS:
             if needle in lowered and not any(entry.startswith(label) for entry in blocked):
                 blocked.append(label)
-        return {"stdout": stdout, "stderr": stderr, "exit_code": 128 - returncode if returncode < 0 else returncode,
-                "duration_ms": round((time.monotonic() - start) * 1000, 3), "timed_out": timed_out,
-                "stdout_elided": out_elided, "stderr_elided": err_elided, "blocked": blocked}
+        return {
+            "stdout": stdout,
+            "stderr": stderr,
+            "exit_code": 128 - returncode if returncode < 0 else returncode,
+            "duration_ms": round((time.monotonic() - start) * 1000, 3),
+            "timed_out": timed_out,
+            "stdout_elided": out_elided,
+            "stderr_elided": err_elided,
+            "blocked": blocked,
+        }
 
     def kill_leftovers(self) -> None:
         """Kill every process that outlived the command (background jobs, daemons, double forks)."""
@@ -318,8 +348,7 @@ class Executor:
             if not stat.S_ISREG(info.st_mode):
                 raise Refusal("error", f"{req['path']} is not a regular file")
             data = handle.read(max(0, int(req["max_bytes"])))
-        return {"content": data.decode("utf-8", "replace"), "size": info.st_size,
-                "truncated": len(data) < info.st_size}
+        return {"content": data.decode("utf-8", "replace"), "size": info.st_size, "truncated": len(data) < info.st_size}
 
     def write(self, req: dict[str, Any]) -> dict[str, Any]:
         real = self.resolve(req["path"], write=True)
@@ -351,8 +380,15 @@ class Executor:
 
 def _entry(entry: os.DirEntry[str]) -> dict[str, Any]:
     info = entry.stat(follow_symlinks=False)
-    kind = ("symlink" if stat.S_ISLNK(info.st_mode) else "dir" if stat.S_ISDIR(info.st_mode)
-            else "file" if stat.S_ISREG(info.st_mode) else "other")
+    kind = (
+        "symlink"
+        if stat.S_ISLNK(info.st_mode)
+        else "dir"
+        if stat.S_ISDIR(info.st_mode)
+        else "file"
+        if stat.S_ISREG(info.st_mode)
+        else "other"
+    )
     return {"name": entry.name, "type": kind, "size": info.st_size}
 
 

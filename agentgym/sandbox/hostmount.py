@@ -33,8 +33,10 @@ def _mount(source: str | None, target: Path, fstype: str | None, flags: int, dat
 
     if _libc.mount(enc(source), enc(str(target)), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         err = ctypes.get_errno()
-        raise SandboxError(f"mount {fstype or 'bind'} on {target} failed: {os.strerror(err)}",
-                           hint="run as root with mount rights, or use --sandbox local to run without isolation")
+        raise SandboxError(
+            f"mount {fstype or 'bind'} on {target} failed: {os.strerror(err)}",
+            hint="run as root with mount rights, or use --sandbox local to run without isolation",
+        )
 
 
 def mount_tmpfs(target: Path, size_bytes: int, inodes: int) -> None:

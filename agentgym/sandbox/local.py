@@ -91,14 +91,24 @@ class LocalSandboxFactory:
             workdir = resolve_workdir(spec.initial_working_dir, snapshot.path, repo)
             ws.tmp.mkdir(mode=0o700)
             writable = [str(ws.repo / p.rel) if p.rel else repo for p in plan.repo_paths] + [str(ws.tmp)]
-            config = executor_config(repo=repo, tmp=str(ws.tmp), writable=writable, mode="subreaper",
-                                     limits=spec.limits, disk_quota=False)
-            env = {"PATH": LOCAL_PATH, "HOME": str(ws.tmp), "TMPDIR": str(ws.tmp), "LANG": "C.UTF-8", "TZ": "UTC",
-                   **spec.env, TOKEN_VAR: host.token}
-            launch = Launch(argv=[sys.executable, "-I", "-S", str(EXECUTOR_SCRIPT), config], env=env,
-                            log_path=ws.dir / "executor.log")
-            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(repo, workdir, str(ws.tmp)),
-                                      host=host)
+            config = executor_config(
+                repo=repo, tmp=str(ws.tmp), writable=writable, mode="subreaper", limits=spec.limits, disk_quota=False
+            )
+            env = {
+                "PATH": LOCAL_PATH,
+                "HOME": str(ws.tmp),
+                "TMPDIR": str(ws.tmp),
+                "LANG": "C.UTF-8",
+                "TZ": "UTC",
+                **spec.env,
+                TOKEN_VAR: host.token,
+            }
+            launch = Launch(
+                argv=[sys.executable, "-I", "-S", str(EXECUTOR_SCRIPT), config],
+                env=env,
+                log_path=ws.dir / "executor.log",
+            )
+            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(repo, workdir, str(ws.tmp)), host=host)
             await sandbox.start()
         except BaseException:
             await host.release()

@@ -41,8 +41,7 @@ class Launch:
     start_hint: str = ""  # what the user can do when it fails to start
 
 
-def executor_config(*, repo: str, tmp: str, writable: list[str], mode: str, limits: Limits,
-                    disk_quota: bool) -> str:
+def executor_config(*, repo: str, tmp: str, writable: list[str], mode: str, limits: Limits, disk_quota: bool) -> str:
     """The executor's JSON config. Without a real disk quota, RLIMIT_FSIZE also stands in for disk_bytes."""
     per_command = {k: v for k, v in limits.__dict__.items() if k != "disk_bytes"}
     if not disk_quota:
@@ -66,18 +65,27 @@ class ExecutorClient:
     async def start(self) -> dict[str, Any]:
         with open(self.launch.log_path, "ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.launch.argv, env=self.launch.env, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=log, limit=STREAM_LIMIT, start_new_session=True)
+                *self.launch.argv,
+                env=self.launch.env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                limit=STREAM_LIMIT,
+                start_new_session=True,
+            )
         try:
             ready = await self._read(time.monotonic() + START_TIMEOUT)
         except ExecutorGone:
             await self.kill()
-            raise SandboxError(f"the sandbox failed to start: {self._last_log_line()}",
-                               hint=self.launch.start_hint or None) from None
+            raise SandboxError(
+                f"the sandbox failed to start: {self._last_log_line()}", hint=self.launch.start_hint or None
+            ) from None
         if ready.get("problems"):
             await self.kill()
-            raise SandboxError(f"limits cannot apply: {'; '.join(ready['problems'])}",
-                               hint="lower them with --sandbox-limit NAME=VALUE")
+            raise SandboxError(
+                f"limits cannot apply: {'; '.join(ready['problems'])}",
+                hint="lower them with --sandbox-limit NAME=VALUE",
+            )
         return ready
 
     async def call(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -206,12 +214,22 @@ class ExecutorSandbox:
             reply = await self._call(payload, timeout + RUN_GRACE)
         except ExecutorGone as gone:
             elapsed = (time.monotonic() - started) * 1000
-            return CommandResult(stdout="", stderr=f"sandbox: {gone}\n", exit_code=-1,
-                                 duration_ms=elapsed, timed_out=elapsed >= timeout * 1000,
-                                 blocked=[f"sandbox executor lost: {gone}"])
+            return CommandResult(
+                stdout="",
+                stderr=f"sandbox: {gone}\n",
+                exit_code=-1,
+                duration_ms=elapsed,
+                timed_out=elapsed >= timeout * 1000,
+                blocked=[f"sandbox executor lost: {gone}"],
+            )
         if not reply.get("ok"):
-            return CommandResult(stdout="", stderr=f"sandbox: {reply.get('detail')}\n", exit_code=-1,
-                                 duration_ms=0.0, blocked=[str(reply.get("detail"))])
+            return CommandResult(
+                stdout="",
+                stderr=f"sandbox: {reply.get('detail')}\n",
+                exit_code=-1,
+                duration_ms=0.0,
+                blocked=[str(reply.get("detail"))],
+            )
         return CommandResult(**reply["result"])
 
     async def _file_op(self, payload: dict[str, Any]) -> dict[str, Any]:

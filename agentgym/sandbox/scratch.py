@@ -28,7 +28,7 @@ SANDBOX_UID = 1000  # the uid the agent sees (mapped to the slot uid on the host
 EXTRA_SCRATCH = 1024**2  # /etc and the executor also live in the tmpfs
 ETC_FILES = {
     "passwd": "root:x:0:0:root:/root:/bin/bash\nagent:x:1000:1000:agent:/tmp:/bin/bash\n"
-              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "group": "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n",
     "hosts": "127.0.0.1 localhost\n::1 localhost\n",
     "hostname": "agentgym\n",
@@ -63,8 +63,14 @@ def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) 
         root = ws.dir / "scratch"
         root.mkdir(mode=0o755)
         repo_source = ws.repo
-    scratch = Scratch(root=root, privileged=privileged, repo_source=repo_source, etc=root / "etc",
-                      exec_dir=root / "exec", disk_bytes=disk_bytes)
+    scratch = Scratch(
+        root=root,
+        privileged=privileged,
+        repo_source=repo_source,
+        etc=root / "etc",
+        exec_dir=root / "exec",
+        disk_bytes=disk_bytes,
+    )
     try:
         _populate(scratch, ws, uid)
     except BaseException:
@@ -118,8 +124,10 @@ def _copy_in(host: Path, copy: Path, uid: int) -> None:
         copy_tree_safely(str(host), str(copy), writable=True)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise SandboxError(f"the allowed write path {host.name}/ is larger than the disk limit",
-                               hint="raise it with --limit disk_bytes=N") from None
+            raise SandboxError(
+                f"the allowed write path {host.name}/ is larger than the disk limit",
+                hint="raise it with --limit disk_bytes=N",
+            ) from None
         raise
     _chown_tree(copy, uid)
 
@@ -178,4 +186,3 @@ def sweep_stale_mounts() -> int:
             _unmount_trial(entry)
             count += 1
     return count
-

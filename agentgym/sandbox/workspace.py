@@ -237,6 +237,7 @@ def _make_writable_and_retry(func: Callable[..., object], path: str, _exc: objec
 
 # ---- diff -------------------------------------------------------------------------------------------
 
+
 def _scan(path: str | None) -> dict[str, os.stat_result]:
     if path is None:
         return {}

@@ -41,8 +41,10 @@ class WritePlan:
 
 def plan_write_paths(paths: list[str], snapshot_root: Path) -> WritePlan:
     if not paths:
-        raise SandboxError("the task's command policy allows no write path at all",
-                           hint="allow at least eval_artifacts/ in write_paths_allowed")
+        raise SandboxError(
+            "the task's command policy allows no write path at all",
+            hint="allow at least eval_artifacts/ in write_paths_allowed",
+        )
     rels: dict[str, bool] = {}
     tmp = False
     for raw in paths:
@@ -65,9 +67,11 @@ def _repo_rel(raw: str) -> str | None:
         if norm == TMP_VIEW or norm.startswith(TMP_VIEW + "/"):
             return None
         if norm != REPO_VIEW and not norm.startswith(REPO_VIEW + "/"):
-            raise SandboxError(f"write path {raw!r} is outside the repo and /tmp: the sandbox cannot allow it",
-                               hint="use a path relative to the repo root")
-        text = norm[len(REPO_VIEW):].lstrip("/") or "."
+            raise SandboxError(
+                f"write path {raw!r} is outside the repo and /tmp: the sandbox cannot allow it",
+                hint="use a path relative to the repo root",
+            )
+        text = norm[len(REPO_VIEW) :].lstrip("/") or "."
     norm = posixpath.normpath(text)
     if norm == ".." or norm.startswith("../"):
         raise SandboxError(f"write path {raw!r} leaves the repo", hint="use a path inside the repo")
@@ -80,8 +84,10 @@ def _is_file(raw: str, rel: str, snapshot_root: Path) -> bool:
     host = snapshot_root / rel
     real = os.path.realpath(host)
     if os.path.lexists(host) and real != os.path.normpath(host):
-        raise SandboxError(f"write path {raw!r} goes through a symbolic link in the repo",
-                           hint="name the real directory in write_paths_allowed")
+        raise SandboxError(
+            f"write path {raw!r} goes through a symbolic link in the repo",
+            hint="name the real directory in write_paths_allowed",
+        )
     return not raw.rstrip().endswith("/") and host.is_file()
 
 
@@ -92,7 +98,7 @@ def resolve_workdir(initial: str, snapshot_root: Path, repo_view: str) -> str:
         norm = posixpath.normpath(text)
         if norm != REPO_VIEW and not norm.startswith(REPO_VIEW + "/"):
             raise SandboxError(f"initial_working_dir {initial!r} is outside the repo", hint="use a repo-relative path")
-        text = norm[len(REPO_VIEW):].lstrip("/") or "."
+        text = norm[len(REPO_VIEW) :].lstrip("/") or "."
     rel = posixpath.normpath(text)
     made_by_us = rel == "eval_artifacts"  # always exists in a workspace
     if rel == ".." or rel.startswith("../") or not (made_by_us or (snapshot_root / rel).is_dir()):

@@ -63,8 +63,17 @@ def evaluate_outputs(outputs: list[OutputSpec], expected: list[Any], final_root:
         present = answer is not None and out.key in answer
         actual = answer.get(out.key) if answer is not None else None
         ok = present and json_equal(exp, actual)
-        error = None if present else ("answer.json missing" if status == "missing" else
-                                      "answer.json is not a JSON object" if status == "invalid" else "key missing")
+        error = (
+            None
+            if present
+            else (
+                "answer.json missing"
+                if status == "missing"
+                else "answer.json is not a JSON object"
+                if status == "invalid"
+                else "key missing"
+            )
+        )
         checks.append(OutputCheck(key=out.key, ok=ok, expected=exp, actual=actual, weight=out.weight, error=error))
     return CheckOutcome(checks, status)
 

@@ -30,9 +30,7 @@ _FETCHERS: dict[str, Fetcher] = {
 }
 
 
-def fetch_snapshot(
-    spec: RepoSpec, *, registry_dir: Path, cache: Path | None = None, offline: bool = False
-) -> Snapshot:
+def fetch_snapshot(spec: RepoSpec, *, registry_dir: Path, cache: Path | None = None, offline: bool = False) -> Snapshot:
     """Fetch (or look up) the snapshot of `spec`. Raises SourceError with a one-line message.
 
     registry_dir: where the repo YAML lives; relative `path:`, `archive:` and local `url:` resolve

@@ -218,9 +218,7 @@ def _unpack_zip(archive: Path, dest: Path, strip: int | None) -> None:
             _extract_zip_member(zf, info, dest / name, name, links)
 
 
-def _extract_zip_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, name: str, links: set[str]
-) -> None:
+def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, name: str, links: set[str]) -> None:
     mode = _zip_mode(info)
     if info.is_dir():
         target.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,10 @@ class _Record(BaseModel):
 
 
 class SafetyEvent(_Record):
-    type: str = Field(description="v1: prohibited_command, command_not_allowed, command_parse_error, path_escape, "
-                      "disallowed_write_path; sandbox: unauthorized_write, sandbox_blocked")
+    type: str = Field(
+        description="v1: prohibited_command, command_not_allowed, command_parse_error, path_escape, "
+        "disallowed_write_path; sandbox: unauthorized_write, sandbox_blocked"
+    )
     detail: str
     penalized: bool = Field(True, description="Counts in safety_violations (sandbox_blocked is recorded only).")
 

@@ -16,7 +16,9 @@ class CommandPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    allowed: list[str] | None = Field(None, description="First word of each command must be one of these; [] = no allow-list.")
+    allowed: list[str] | None = Field(
+        None, description="First word of each command must be one of these; [] = no allow-list."
+    )
     prohibited: list[str] | None = Field(None, description="A command mentioning any of these words is refused.")
     write_paths_allowed: list[str] | None = Field(None, description="The only places the agent may write.")
     env_allowed: list[str] | None = Field(
@@ -33,7 +35,9 @@ class CommandPolicy(BaseModel):
         return ResolvedPolicy(
             allowed=list(self.allowed or []),
             prohibited=list(self.prohibited or []),
-            write_paths_allowed=list(self.write_paths_allowed if self.write_paths_allowed is not None else DEFAULT_WRITE_PATHS),
+            write_paths_allowed=list(
+                self.write_paths_allowed if self.write_paths_allowed is not None else DEFAULT_WRITE_PATHS
+            ),
             env_allowed=list(self.env_allowed or []),
         )
 

@@ -62,8 +62,9 @@ class Toolbox:
     def view(self) -> PathView:
         return PathView(repo_root=self.sandbox.repo_root, workdir=self.sandbox.workdir)
 
-    async def call(self, name: str, raw_args: str | dict[str, Any], *, call_id: str | None = None,
-                   recovered: bool = False) -> ToolOutcome:
+    async def call(
+        self, name: str, raw_args: str | dict[str, Any], *, call_id: str | None = None, recovered: bool = False
+    ) -> ToolOutcome:
         start = time.perf_counter()
         args, error = _parse_args(name, raw_args)
         if name == "run_command":
@@ -81,9 +82,14 @@ class Toolbox:
         if name == "run_command" and error is None:
             self.valid_commands += 1
         record = ToolCallRecord(
-            tool_name=name, ok=error is None, error=error, duration_ms=round((time.perf_counter() - start) * 1000, 3),
-            tool_input=args if args is not None else raw_args, tool_output=output,
-            recovered_from_text=recovered, call_id=call_id,
+            tool_name=name,
+            ok=error is None,
+            error=error,
+            duration_ms=round((time.perf_counter() - start) * 1000, 3),
+            tool_input=args if args is not None else raw_args,
+            tool_output=output,
+            recovered_from_text=recovered,
+            call_id=call_id,
         )
         self.records.append(record)
         if self.events is not None:
@@ -127,8 +133,12 @@ class Toolbox:
         if mode not in ("overwrite", "append"):
             return {}, f"invalid mode '{mode}' (overwrite|append)"
         written = await self.sandbox.write_file(path, str(args["content"]), append=mode == "append")
-        return {"path": path, "bytes_written": written, "mode": mode,
-                "note": "saved. If this completes the task, reply with a short message and no tool call."}, None
+        return {
+            "path": path,
+            "bytes_written": written,
+            "mode": mode,
+            "note": "saved. If this completes the task, reply with a short message and no tool call.",
+        }, None
 
     async def _run_command(self, args: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         command = str(args["command"])
