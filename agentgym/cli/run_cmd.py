@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
-import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from rich.console import Console
@@ -115,8 +115,32 @@ def _print_trial(record: TrialRecord) -> None:
     )
 
 
+def _make_client(settings: ModelSettings) -> Any:
+    from agentgym.models.client import OpenAIChatClient
+
+    return OpenAIChatClient(settings)
+
+
+def _warm_up(flags: ModelFlags) -> Future[Any]:
+    """Import the openai SDK (~0.3 s) and build the HTTP client in a thread while the run is planned."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentgym-warm")
+    configured = None if flags.local_model else model_settings(flags)
+    if configured is not None:
+        future = pool.submit(_make_client, configured)
+    else:
+        future = pool.submit(importlib.import_module, "agentgym.models.client")
+    pool.shutdown(wait=False)
+    return future
+
+
 async def _execute(
-    plan: Plan, req: RunRequest, agent_name: str, flags: ModelFlags, sandbox: str, dry_run: bool
+    plan: Plan,
+    req: RunRequest,
+    agent_name: str,
+    flags: ModelFlags,
+    sandbox: str,
+    dry_run: bool,
+    warm: Future[Any] | None = None,
 ) -> RunDir:
     from agentgym.sandbox import get_sandbox_factory
 
@@ -144,9 +168,8 @@ async def _execute(
     async with model_endpoint(flags) as (settings, public):
         if "model_card" in public and req.tool_output_bytes is None:
             req.tool_output_bytes = EMBEDDED_OUTPUT_CAP
-        from agentgym.models.client import OpenAIChatClient
-
-        client = OpenAIChatClient(settings)
+        warmed = await asyncio.wrap_future(warm) if warm is not None else None
+        client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
         try:
             agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
             rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
@@ -172,13 +195,11 @@ async def _execute(
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
     if dry_run:
         agent = "nop"
-    if agent == "model":
-        # The openai SDK takes ~0.3 s to import; let that overlap with planning and sandbox start-up I/O.
-        threading.Thread(target=importlib.import_module, args=("agentgym.models.client",), daemon=True).start()
+    warm = _warm_up(flags) if agent == "model" else None
     plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     try:
-        rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run))
+        rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run, warm))
     except KeyboardInterrupt:  # asyncio.run has cancelled the trials; sandboxes and servers are stopped
         console.print(f"[bold red]interrupted[/]: finished tasks are kept under {req.runs_root}")
         return EXIT_INTERRUPTED
