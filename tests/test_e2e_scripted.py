@@ -348,3 +348,21 @@ def test_settings_precedence_cli_over_env_over_dotenv(tmp_path: Path, demo_confi
     assert seen == [("from-dotenv", 0.5, True), ("from-env", 0.5, True), ("from-cli", 0.5, True)]
     assert {r["model"] for r in server.requests} == {"from-dotenv", "from-env", "from-cli"}
     assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
+
+
+def test_broken_text_tool_call_is_a_counted_format_error(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    scripts = {
+        "Count the entries": [
+            {"content": '<tool_call>{"name": "run_command", "arguments": {"command": "ls"</tool_call>'},
+            {"content": "giving up"},
+        ]
+    }
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, stderr, run = _run(demo_config, server, tmp_path, "--tasks", "demo_task_001")
+    assert code == 0, stderr
+    assert run is not None
+    r = json.loads((run / "results/demo/demo_task_001.json").read_text())
+    assert r["metrics"]["format_errors"] == 1 and r["metrics"]["model_calls"] == 2
+    assert r["transcript"]["tool_calls"] == [] and r["failure_reason"] == "missing_answer"
+    hint = server.requests[1]["messages"][-1]
+    assert hint["role"] == "user" and "could not be used" in hint["content"]

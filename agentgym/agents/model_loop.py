@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import AgentOutcome
-from agentgym.models.base import ModelClient
+from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
@@ -64,28 +64,7 @@ class ModelAgent:
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
             reply = await self.client.complete(messages, TOOL_SCHEMAS)
-            outcome.events.append(
-                {
-                    "type": "response",
-                    "turn": turn,
-                    "message": reply.assistant_message,
-                    "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
-                    "latency_ms": round(reply.latency_ms, 3),
-                    "format_errors": reply.format_errors,
-                    "recovered_from_text": any(c.recovered_from_text for c in reply.tool_calls),
-                }
-            )
-            outcome.model_calls.append(
-                ModelCallRecord(
-                    latency_ms=round(reply.latency_ms, 3),
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens,
-                    finish_reason=reply.finish_reason,
-                    tool_calls=len(reply.tool_calls),
-                    format_errors=len(reply.format_errors),
-                    recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
-                )
-            )
+            _log_reply(outcome, turn, reply)
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content
             if not reply.tool_calls:
@@ -109,6 +88,32 @@ class ModelAgent:
                 )
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})
         outcome.stop_reason = "turn_limit"
+
+
+def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:
+    recovered = any(c.recovered_from_text for c in reply.tool_calls)
+    outcome.events.append(
+        {
+            "type": "response",
+            "turn": turn,
+            "message": reply.assistant_message,
+            "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
+            "latency_ms": round(reply.latency_ms, 3),
+            "format_errors": reply.format_errors,
+            "recovered_from_text": recovered,
+        }
+    )
+    outcome.model_calls.append(
+        ModelCallRecord(
+            latency_ms=round(reply.latency_ms, 3),
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            finish_reason=reply.finish_reason,
+            tool_calls=len(reply.tool_calls),
+            format_errors=len(reply.format_errors),
+            recovered_from_text=recovered,
+        )
+    )
 
 
 def _declare_recovered(assistant: dict[str, Any], calls: list[Any]) -> None:
