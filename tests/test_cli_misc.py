@@ -10,6 +10,7 @@ import pytest
 from agentgym.errors import SandboxError, SpecError
 from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
 from agentgym.sandbox import bwrap as bwrap_mod
+from agentgym.sandbox import get_sandbox_factory
 from agentgym.sandbox.base import SandboxSpec
 from agentgym.sources.base import Snapshot
 from agentgym.specs.task import ResolvedPolicy
@@ -70,5 +71,7 @@ def test_missing_bubblewrap_is_a_clear_refusal(tmp_path: Path, monkeypatch: pyte
         with pytest.raises(SandboxError) as info:
             asyncio.run(bwrap_mod.BwrapSandboxFactory().open(snap, spec))
         assert "bwrap not found" in str(info.value) and "--sandbox local" in str(info.value)
+        with pytest.raises(SandboxError, match=r"bubblewrap cannot run.*--sandbox local"):
+            get_sandbox_factory("bwrap")  # what `agentgym run` calls before any trial
     finally:
         bwrap_mod.bwrap_available.cache_clear()

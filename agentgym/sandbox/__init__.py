@@ -17,7 +17,11 @@ __all__ = ["SANDBOX_NAMES", "BwrapSandboxFactory", "LocalSandboxFactory", "bwrap
 
 
 def get_sandbox_factory(name: str) -> SandboxFactory:
+    """The factory for `name`; for bwrap, first check it can run here (never fall back silently)."""
     if name == "bwrap":
+        ok, detail = bwrap_available()
+        if not ok:
+            raise SandboxError(f"bubblewrap cannot run: {detail}", hint="use --sandbox local to run without isolation")
         return BwrapSandboxFactory()
     if name == "local":
         return LocalSandboxFactory()
