@@ -48,10 +48,10 @@ class OpenAIChatClient:
             ) from None
         except openai.PermissionDeniedError as exc:
             raise FatalModelError(f"{self.settings.base_url}: {exc.status_code} permission denied") from None
-        except openai.NotFoundError as exc:
+        except openai.NotFoundError:
             raise FatalModelError(
                 f"{self.settings.base_url}: 404 not found (check --base-url and --model '{self.settings.model}')"
-            ) from exc
+            ) from None
         except openai.APIConnectionError as exc:
             raise FatalModelError(f"cannot reach {self.settings.base_url}: {_cause(exc)}") from None
         except openai.RateLimitError:
