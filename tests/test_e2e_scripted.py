@@ -268,6 +268,12 @@ def test_concurrent_trials_and_local_sandbox_warning(tmp_path: Path, demo_config
     assert sorted((t["task_id"], t["epoch"]) for t in index["tasks"]) == [
         (f"demo_task_00{i}", e) for i in (1, 2, 3) for e in (0, 1)
     ]
+    for t in index["tasks"]:  # every epoch keeps its own result and artifacts
+        saved = json.loads((run / "results/demo" / t["file"]).read_text())
+        assert (saved["task"]["id"], saved["epoch"]) == (t["task_id"], t["epoch"])
+    assert (run / "results/demo/demo_task_001.json").is_file()
+    assert (run / "results/demo/demo_task_001.epoch1.json").is_file()
+    assert (run / "artifacts/demo/demo_task_001.epoch1/answer.json").is_file()
     assert "WITHOUT isolation" in (run / "results/REPORT.md").read_text()
 
 

@@ -21,6 +21,7 @@ from agentgym.results.rundir import RunDir
 from agentgym.runner.config import system_prompt_path
 from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
 from agentgym.runner.trial import TrialRecord
+from agentgym.sandbox import get_sandbox_factory
 from agentgym.sandbox.base import Limits
 
 console = Console(stderr=True)
@@ -142,8 +143,6 @@ async def _execute(
     dry_run: bool,
     warm: Future[Any] | None = None,
 ) -> RunDir:
-    from agentgym.sandbox import get_sandbox_factory
-
     factory = get_sandbox_factory(sandbox)
     if sandbox == "local":
         console.print("[bold yellow]Warning:[/] --sandbox local runs commands WITHOUT isolation.")

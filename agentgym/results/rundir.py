@@ -16,6 +16,11 @@ from agentgym.specs.result import TaskResult
 ARTIFACT_FILES = ("answer.json", "answer.md")
 
 
+def trial_name(result: TaskResult) -> str:
+    """File/folder stem of a trial: the task id (FORMATS.md), plus `.epochN` for repeated epochs."""
+    return result.task.id if result.epoch == 0 else f"{result.task.id}.epoch{result.epoch}"
+
+
 def run_folder_name(model_id: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_") or "model"
@@ -55,10 +60,10 @@ class RunDir:
 
     def record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
         """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report."""
-        repo, task_id = result.task.repo, result.task.id
+        repo, stem = result.task.repo, trial_name(result)
         self.results.append(result)
         data = result.model_dump(mode="json")
-        self._json(self.root / "results" / repo / f"{task_id}.json", data)
+        self._json(self.root / "results" / repo / f"{stem}.json", data)
         index = [
             {
                 "task_id": r.task.id,
@@ -66,13 +71,13 @@ class RunDir:
                 "score_0_100": r.metrics.score_0_100,
                 "failure_reason": r.failure_reason,
                 "epoch": r.epoch,
-                "file": f"{r.task.id}.json",
+                "file": f"{trial_name(r)}.json",
             }
             for r in self.results
             if r.task.repo == repo
         ]
         self._json(self.root / "results" / repo / "index.json", {"repo_id": repo, "tasks": index})
-        art = self.root / "artifacts" / repo / task_id
+        art = self.root / "artifacts" / repo / stem
         art.mkdir(parents=True, exist_ok=True)
         if workspace_root is not None:
             for name in ARTIFACT_FILES:

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from agentgym.errors import OracleError, SpecError
+from agentgym.oracles import validate_call
 from agentgym.specs.loader import load_model
 from agentgym.specs.repo import RepoSpec
 from agentgym.specs.task import CommandPolicy, ResolvedPolicy, TaskSpec
@@ -93,8 +94,6 @@ class TaskFilter:
 
 
 def load_tasks(tree: ConfigTree, task_set: str, repos: dict[str, LoadedRepo], flt: TaskFilter) -> list[LoadedTask]:
-    from agentgym.oracles import validate_call  # oracles import specs; keep the edge one-way at import time
-
     set_dir = tree.part(f"tasks/{task_set}")
     if not set_dir.is_dir():
         raise SpecError(f"task set '{task_set}': no folder {set_dir}")

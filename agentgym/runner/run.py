@@ -16,6 +16,7 @@ from typing import Any
 from agentgym import __version__
 from agentgym.agents.base import Agent
 from agentgym.errors import ModelError
+from agentgym.oracles import ExpectedCache
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import (
     ConfigTree,
@@ -28,7 +29,9 @@ from agentgym.runner.config import (
 )
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
 from agentgym.sandbox.base import Limits, SandboxFactory
+from agentgym.sources import fetch_snapshot
 from agentgym.sources.base import Snapshot
+from agentgym.sources.cache import cache_root
 from agentgym.specs.weights import Weights
 from agentgym.tools.toolbox import DEFAULT_OUTPUT_CAP
 
@@ -62,10 +65,6 @@ class Plan:
 
 def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
     """Everything that can fail on user input fails here, before any model call."""
-    from agentgym.oracles import ExpectedCache
-    from agentgym.sources import fetch_snapshot
-    from agentgym.sources.cache import cache_root
-
     tree = ConfigTree.discover(req.config_dir)
     repos = load_repos(tree)
     tasks = load_tasks(tree, req.task_set, repos, TaskFilter(req.repos, req.tasks_glob, req.limit))
@@ -76,14 +75,18 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
     cache = ExpectedCache(cache_root() / "expected")
-    trials = []
-    for epoch in range(req.epochs):
-        for task in tasks:
-            snap = snapshots[task.spec.repo]
-            expected = [
-                None if o.type == "oracle_bool" else cache.get_or_compute(snap, o.oracle) for o in task.spec.outputs
-            ]
-            trials.append(TrialPlan(task=task, snapshot=snap, expected=expected, epoch=epoch))
+    expected = {
+        task.spec.id: [
+            None if o.type == "oracle_bool" else cache.get_or_compute(snapshots[task.spec.repo], o.oracle)
+            for o in task.spec.outputs
+        ]
+        for task in tasks
+    }
+    trials = [
+        TrialPlan(task=task, snapshot=snapshots[task.spec.repo], expected=expected[task.spec.id], epoch=epoch)
+        for epoch in range(req.epochs)
+        for task in tasks
+    ]
     return Plan(tree, repos, tasks, weights, snapshots, trials)
 
 

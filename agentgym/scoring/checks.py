@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import OracleError
+from agentgym.oracles import run_oracle
 from agentgym.specs.result import OutputCheck
 from agentgym.specs.task import OutputSpec
 
@@ -49,8 +50,6 @@ def _read_answer(root: Path) -> tuple[dict[str, Any] | None, str]:
 
 def evaluate_outputs(outputs: list[OutputSpec], expected: list[Any], final_root: Path | None) -> CheckOutcome:
     """`expected[i]` is the pristine-snapshot value for outputs[i] (ignored for oracle_bool)."""
-    from agentgym.oracles import run_oracle
-
     needs_json = any(o.type != "oracle_bool" for o in outputs)
     answer, status = _read_answer(final_root) if (needs_json and final_root) else (None, "missing")
     if not needs_json:
@@ -58,7 +57,7 @@ def evaluate_outputs(outputs: list[OutputSpec], expected: list[Any], final_root:
     checks: list[OutputCheck] = []
     for out, exp in zip(outputs, expected, strict=True):
         if out.type == "oracle_bool":
-            checks.append(_bool_check(out, final_root, run_oracle))
+            checks.append(_bool_check(out, final_root))
             continue
         present = answer is not None and out.key in answer
         actual = answer.get(out.key) if answer is not None else None
@@ -85,7 +84,7 @@ def _bool_answer_missing(outputs: list[OutputSpec], root: Path | None) -> bool:
     return bool(answers) and (root is None or not any((root / p).is_file() for p in answers))
 
 
-def _bool_check(out: OutputSpec, root: Path | None, run_oracle: Any) -> OutputCheck:
+def _bool_check(out: OutputSpec, root: Path | None) -> OutputCheck:
     if root is None:
         return OutputCheck(key=out.key, ok=False, expected=True, actual=None, weight=out.weight, error="no workspace")
     try:

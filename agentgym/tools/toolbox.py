@@ -57,10 +57,10 @@ class Toolbox:
     commands_used: int = 0
     valid_commands: int = 0
     events: list[dict[str, Any]] | None = None  # transcript sink (one tool_result line per call)
+    view: PathView = field(init=False)
 
-    @property
-    def view(self) -> PathView:
-        return PathView(repo_root=self.sandbox.repo_root, workdir=self.sandbox.workdir)
+    def __post_init__(self) -> None:
+        self.view = PathView(repo_root=self.sandbox.repo_root, workdir=self.sandbox.workdir)
 
     async def call(
         self, name: str, raw_args: str | dict[str, Any], *, call_id: str | None = None, recovered: bool = False
@@ -120,10 +120,10 @@ class Toolbox:
         path = str(args["path"])
         if name == "read_file":
             try:
-                max_bytes = int(args.get("max_bytes") or self.output_cap * 2)
+                max_bytes = max(1, min(int(args.get("max_bytes") or self.output_cap * 2), MAX_READ_BYTES))
             except (TypeError, ValueError):
                 return {}, "max_bytes must be an integer"
-            read = await self.sandbox.read_file(path, max(1, min(max_bytes, MAX_READ_BYTES)))
+            read = await self.sandbox.read_file(path, max_bytes)
             note = f"\n[… file has {read.size} bytes; showing the first {max_bytes} …]" if read.truncated else ""
             return {"path": path, "content": read.content + note, "size": read.size, "truncated": read.truncated}, None
         if name == "list_dir":
