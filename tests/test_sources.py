@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -412,7 +411,7 @@ def test_archive_over_http(cache: Path, tmp_path: Path, http_dir: tuple[Path, st
         fetch(cache, tmp_path, offline=True, archive=f"{base}/other.tgz", sha256="2" * 64)
 
 
-def test_warm_lookup_is_fast_and_does_not_rehash(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warm_lookup_does_not_rehash(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_targz(tmp_path / "proj.tar.gz")
     snap = fetch(cache, tmp_path, archive="proj.tar.gz", sha256=sha256(archive))
     archive.unlink()
@@ -421,12 +420,8 @@ def test_warm_lookup_is_fast_and_does_not_rehash(cache: Path, tmp_path: Path, mo
         raise AssertionError("warm fetch re-hashed the tree")
 
     monkeypatch.setattr(cache_mod, "tree_digest", no_hash)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
+    for _ in range(2):  # the archive is gone and hashing would fail: only the key index can answer
         assert fetch(cache, tmp_path, archive="proj.tar.gz", sha256=snap.source["sha256"]) == snap
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.02, timings
 
 
 def test_cache_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

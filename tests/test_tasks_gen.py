@@ -17,6 +17,7 @@ import yaml
 from agentgym.oracles import BUILTIN_ORACLES, run_oracle, validate_call
 from agentgym.specs.task import OracleCall, TaskSpec
 from agentgym.tasks_gen import KEY_ORDER, generate_l1_tasks, write_tasks
+from agentgym.tools.policy import PathView, check_command
 
 ALLOWED = [
     *["ls", "pwd", "cd", "cat", "head", "tail", "wc", "grep", "rg", "sed", "python", "python3", "pytest"],
@@ -167,12 +168,11 @@ def test_solutions_pass_a_simple_policy_check(repo: tuple[str, Path, list[dict]]
 
 
 def test_solutions_pass_the_toolbox_policy(repo: tuple[str, Path, list[dict]]) -> None:
-    policy_mod = pytest.importorskip("agentgym.tools.policy")
     for task in repo[2]:
         resolved = TaskSpec.model_validate(task).command_policy.resolved()
-        view = policy_mod.PathView(repo_root="/repo", workdir="/repo")
+        view = PathView(repo_root="/repo", workdir="/repo")
         for command in (s for s in task["solution"] if isinstance(s, str)):
-            assert policy_mod.check_command(command, None, resolved, view) is None, task["id"]
+            assert check_command(command, None, resolved, view) is None, task["id"]
 
 
 def test_solutions_produce_the_expected_answers(repo: tuple[str, Path, list[dict]], tmp_path: Path) -> None:
