@@ -93,6 +93,11 @@ def test_full_run_writes_formats_shaped_folder(tmp_path: Path, demo_config: Path
     r3 = json.loads((run / "results/demo/demo_task_003.json").read_text())
     assert r3["metrics"]["success"] is True
     assert r3["transcript"]["tool_calls"][0]["recovered_from_text"] is True
+    after = next(
+        r["messages"] for r in server.requests if "answer.md" in r["messages"][1]["content"] and len(r["messages"]) > 3
+    )
+    declared = after[2]["tool_calls"][0]  # the recovered call is sent back as a standard tool call
+    assert declared["function"]["name"] == "write_file" and after[3]["tool_call_id"] == declared["id"]
 
     index = json.loads((run / "results/demo/index.json").read_text())
     assert [t["task_id"] for t in index["tasks"]] == ["demo_task_001", "demo_task_002", "demo_task_003"]

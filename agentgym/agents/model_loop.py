@@ -75,8 +75,6 @@ class ModelAgent:
                     continue
                 outcome.stop_reason = "done"
                 return
-            if any(c.recovered_from_text for c in reply.tool_calls):
-                _declare_recovered(reply.assistant_message, reply.tool_calls)
             for call in reply.tool_calls:
                 signature = f"{call.name}:{call.arguments}"
                 repeats = repeats + 1 if signature == last_call else 1
@@ -114,10 +112,3 @@ def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:
             recovered_from_text=recovered,
         )
     )
-
-
-def _declare_recovered(assistant: dict[str, Any], calls: list[Any]) -> None:
-    """Give text-recovered calls the standard shape so the tool replies that follow are well-formed."""
-    assistant["tool_calls"] = [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-    ]

@@ -13,6 +13,8 @@ from agentgym.models.base import FatalModelError, ModelReply, ModelSettings, Too
 from agentgym.models.textcalls import recover_tool_calls
 from agentgym.tools.schema import TOOL_NAMES
 
+_TOOL_NAMES = set(TOOL_NAMES)
+
 
 class OpenAIChatClient:
     def __init__(self, settings: ModelSettings) -> None:
@@ -78,13 +80,8 @@ class OpenAIChatClient:
             for tc in (msg.tool_calls or [])
         ]
         format_errors: list[str] = []
-        assistant: dict[str, Any] = {"role": "assistant", "content": content or ""}  # some servers reject null
-        if calls:
-            assistant["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-            ]
-        elif content:
-            recovery = recover_tool_calls(content, set(TOOL_NAMES))
+        if not calls and content:  # no native calls: recover calls the model wrote as text
+            recovery = recover_tool_calls(content, _TOOL_NAMES)
             format_errors = list(recovery.format_errors)
             calls = [
                 ToolCall(
@@ -92,17 +89,24 @@ class OpenAIChatClient:
                 )
                 for c in recovery.calls
             ]
+        assistant: dict[str, Any] = {"role": "assistant", "content": content or ""}  # some servers reject null
+        if calls:  # recovered calls too, so the tool replies that follow are well-formed
+            assistant["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ]
         reasoning = getattr(msg, "reasoning_content", None) or (msg.model_extra or {}).get("reasoning_content")
         if reasoning and self.settings.include_reasoning_content:
             assistant["reasoning_content"] = reasoning
         usage = resp.usage
+        prompt_tokens = (usage.prompt_tokens or 0) if usage else 0
+        completion_tokens = (usage.completion_tokens or 0) if usage else 0
         return ModelReply(
             content=content,
             tool_calls=calls,
             assistant_message=assistant,
             finish_reason=choice.finish_reason,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0 if usage else 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0 if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             latency_ms=latency_ms,
             format_errors=format_errors,
         )
