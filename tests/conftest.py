@@ -6,12 +6,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from agentgym.models.scripted import ScriptByTask, ScriptedServer
 
 REPO_FILES = {
     "README.md": "\n   \n  # Demo Project  \nSome text.\n",
@@ -125,13 +122,6 @@ def demo_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def demo_config(tmp_path: Path, demo_repo: Path) -> Path:
     return write_config(tmp_path / "cfg", str(demo_repo))
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer(ScriptByTask({})).start()
-    yield server
-    server.stop()
 
 
 def run_cli(

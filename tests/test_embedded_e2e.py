@@ -43,5 +43,5 @@ def test_embedded_model_runs_one_task_in_the_sandbox(tmp_path: Path) -> None:
     assert result["metrics"]["prompt_tokens"] > 0 and result["metrics"]["completion_tokens"] > 0
     card = json.loads((run / "results/run_config.json").read_text())["model"]["model_card"]
     assert card["sha256"] == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-    assert {"quantisation", "context_size", "threads", "server"} <= set(card)
+    assert {"quantisation", "context_size", "threads", "server", "startup_seconds"} <= set(card)
     assert _server_pids() <= before  # no server process outlived the run

@@ -89,7 +89,6 @@ class LocalModelServer:
         self.port: int | None = None
         self.model_path: Path | None = None
         self.log_path: Path | None = None
-        self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._card: dict[str, Any] = {}
 
@@ -138,7 +137,7 @@ class LocalModelServer:
         except BaseException:
             await self.stop()
             raise
-        self.startup_seconds = time.monotonic() - t0
+        self._card["startup_seconds"] = round(time.monotonic() - t0, 2)
 
     async def stop(self) -> None:
         """Terminate the whole process group: SIGTERM, then SIGKILL after `stop_grace` seconds."""
