@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import LocalModelError
-from agentgym.models.weights import MODEL_CARDS, SPECS, PipSource, ensure_weights, file_sha256, models_dir
+from agentgym.fsutil import file_sha256
+from agentgym.models.weights import MODEL_CARDS, SPECS, PipSource, ensure_weights, models_dir
 
 INSTALL_HINT = (
     'install the server with: CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON '

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import LocalModelError
+from agentgym.fsutil import file_sha256
 from agentgym.sources.cache import cache_root
 
 _CHUNK = 1 << 20
@@ -184,14 +185,6 @@ def write_marker(target: Path, sha256: str) -> None:
     tmp = _marker_path(target).with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(_marker_path(target))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _existing_file_ok(target: Path, spec: WeightSpec) -> bool:

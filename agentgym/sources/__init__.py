@@ -3,7 +3,8 @@
     fetch_snapshot(spec, registry_dir=..., cache=None, offline=False) -> Snapshot
 
 One fetcher per RepoSpec kind (git.py, path.py, archive.py, pypi.py), all publishing through the
-SnapshotStore in cache.py. Synchronous: the runner calls it in a thread. Nothing here ever writes into
+SnapshotStore in cache.py. Synchronous: the runner fetches every snapshot while planning, before any trial.
+Nothing here ever writes into
 a published snapshot; a trial works on its own copy.
 """
 

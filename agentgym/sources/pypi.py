@@ -9,7 +9,6 @@ warm fetch runs no pip at all.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -17,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentgym.fsutil import file_sha256
 from agentgym.sources.archive import publish_archive, verify_sha256
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import SnapshotStore, last_line, source_error
@@ -88,11 +88,6 @@ def pip_download(python: Path, requirement: str, dest: Path) -> Path:
     return files[0]
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def fetch_pypi(spec: RepoSpec, store: SnapshotStore, *, registry_dir: Path, offline: bool) -> Snapshot:
     assert spec.pypi and spec.sha256
     key = f"pypi\0{spec.pypi}\0{spec.sha256}\0strip={spec.strip_components}"
@@ -110,7 +105,7 @@ def fetch_pypi(spec: RepoSpec, store: SnapshotStore, *, registry_dir: Path, offl
             except PipError as exc:
                 raise source_error(spec.id, str(exc)) from None
             source["file"] = sdist.name
-            verify_sha256(spec.id, sdist, _sha256(sdist), spec.sha256)
+            verify_sha256(spec.id, sdist, file_sha256(sdist), spec.sha256)
             entry = publish_archive(spec.id, sdist, stage, spec.strip_components, store, source)
         store.remember(key, entry.digest, {"file": sdist.name})
     return Snapshot(spec.id, entry.path, entry.digest, source)
