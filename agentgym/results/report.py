@@ -27,6 +27,7 @@ def summarize(
         "model_id": run_config.get("model_id"),
         "agent": run_config.get("agent"),
         "sandbox": run_config.get("sandbox"),
+        "isolation": run_config.get("isolation") or {},
         "scoring_profile": run_config.get("scoring", {}).get("profile"),
         "tasks_planned": run_config.get("tasks_planned"),
         "tasks_finished": len(results),
@@ -65,6 +66,7 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
     lines += [
         f"- Model: `{summary.get('model_id')}`  agent: `{summary.get('agent')}`  sandbox: `{summary.get('sandbox')}`"
         f"  scoring: `{summary.get('scoring_profile')}`",
+        f"- Isolation: {'; '.join(f'{k}: {v}' for k, v in summary.get('isolation', {}).items()) or 'not recorded'}",
         f"- Tasks: {summary['tasks_finished']} finished of {summary.get('tasks_planned')} planned",
         f"- Success rate: {summary['success_rate']:.1%}   average score: {summary['avg_score']:.2f}"
         f"   average partial: {summary['avg_partial']:.3f}",

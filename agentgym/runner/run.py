@@ -29,6 +29,7 @@ from agentgym.runner.config import (
 )
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
 from agentgym.sandbox.base import Limits, SandboxFactory
+from agentgym.sandbox.isolation import isolation
 from agentgym.sources import fetch_snapshot
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import cache_root
@@ -103,6 +104,7 @@ def run_config(
         "model": model,
         "sandbox": sandbox,
         "sandbox_limits": req.limits.__dict__,
+        "isolation": isolation(sandbox, req.limits),
         "task_set": req.task_set,
         "config_dir": str(plan.tree.root) if plan.tree.root else "(packaged defaults)",
         "filters": {"repos": req.repos, "tasks": req.tasks_glob, "limit": req.limit},

@@ -16,7 +16,11 @@ from agentgym.specs.task import ResolvedPolicy
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-command resource limits (documented defaults; configurable via --sandbox-limit NAME=VALUE)."""
+    """Resource limits (documented defaults; configurable via --sandbox-limit NAME=VALUE).
+
+    Per command and process, except `disk_bytes` and the `trial_*` limits, which bound the whole trial
+    (a cgroup, where the harness can make one: see `agentgym doctor`).
+    """
 
     cpu_seconds: int = 60
     memory_bytes: int = 2 * 1024**3
@@ -25,6 +29,8 @@ class Limits:
     open_files: int = 256
     output_bytes: int = 1024**2  # kept per stream (head + tail); more is elided with a marker
     disk_bytes: int = 256 * 1024**2  # writable scratch space (eval_artifacts, /tmp, other write paths)
+    trial_memory_bytes: int = 4 * 1024**3  # all processes of the trial together, tmpfs/shm/memfd pages included
+    trial_processes: int = 512  # processes and threads of the trial together
 
 
 @dataclass(frozen=True)

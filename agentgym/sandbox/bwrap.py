@@ -6,21 +6,30 @@ the task's allow-listed variables only), /usr and a minimal /etc read-only, the 
 /repo with each allowed write path bound writable on top, a private /tmp and /dev/shm, everything else
 absent (no /root, /home, cache, run folder or other workspaces). As root the sandbox runs as a dedicated
 unprivileged host uid per concurrent trial (RLIMIT_NPROC is then enforced, host root files unreadable)
-and writable scratch is a tmpfs of `disk_bytes`. Problems are SandboxErrors, never a silent fallback.
+and writable scratch is a tmpfs of `disk_bytes`. A launcher first puts the trial in its own cgroup (total
+memory and tasks, where one can be made) and a fresh session keyring; bubblewrap loads a seccomp filter
+(agentgym.sandbox.seccomp) before the executor starts; /dev is read-only but for /dev/shm in the scratch.
+Problems are SandboxErrors, never a silent fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import logging
 import os
+import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentgym.errors import SandboxError
-from agentgym.sandbox.base import SandboxSpec, WriteEvent
+from agentgym.sandbox import cgroup
+from agentgym.sandbox.base import CommandResult, SandboxSpec, WriteEvent
+from agentgym.sandbox.cgroup import TrialCgroup
 from agentgym.sandbox.hostmount import Slot, acquire_slot
 from agentgym.sandbox.process import EXECUTOR_SCRIPT, ExecutorSandbox, Launch, View, executor_config
 from agentgym.sandbox.scratch import (
@@ -31,12 +40,8 @@ from agentgym.sandbox.scratch import (
     release_scratch,
     sweep_stale_mounts,
 )
-from agentgym.sandbox.workspace import (
-    Workspace,
-    cache_root,
-    create_workspace,
-    sweep_stale_workspaces,
-)
+from agentgym.sandbox.seccomp import Filter, build_filter, syscall_number
+from agentgym.sandbox.workspace import Workspace, create_workspace, sweep_stale_workspaces
 from agentgym.sandbox.writepaths import REPO_VIEW, TMP_VIEW, plan_write_paths, resolve_workdir
 from agentgym.sources.base import Snapshot
 
@@ -47,6 +52,11 @@ EXEC_VIEW = "/.agentgym"
 LAUNCHER_ENV = {"PATH": "/usr/bin:/bin"}  # setpriv/bwrap get nothing of the harness environment (API keys)
 PROBE_UID = 65534
 SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+LAUNCHER_SCRIPT = Path(__file__).with_name("launcher.py")
+SECCOMP_FD = 9  # where the launcher opens the filter for bubblewrap's --seccomp
+KEYCTL_FALLBACK = {"x86_64": 250, "aarch64": 219}  # only when libseccomp cannot tell
+OOM_LABEL = "memory limit (trial cgroup: out-of-memory kill)"
+logger = logging.getLogger(__name__)
 
 
 def bwrap_path() -> str | None:
@@ -135,6 +145,32 @@ def bwrap_available() -> tuple[bool, str]:
     return True, path
 
 
+def keyctl_number() -> int | None:
+    return syscall_number("keyctl") or KEYCTL_FALLBACK.get(platform.machine())
+
+
+@functools.lru_cache(maxsize=1)
+def seccomp_filter() -> Filter | None:
+    """The filter, or None (with one warning per process) where libseccomp is not usable."""
+    built = build_filter()
+    if isinstance(built, str):
+        logger.warning("sandbox runs WITHOUT a seccomp filter: %s", built)
+        return None
+    return built
+
+
+def launcher_argv(argv: list[str], group: TrialCgroup | None, seccomp_file: Path | None) -> list[str]:
+    """Wrap `argv` in the launcher: trial cgroup, fresh session keyring, the filter at SECCOMP_FD."""
+    config = {
+        "cgroup_procs": group.procs if group else [],
+        "keyctl": keyctl_number(),
+        "fds": [[SECCOMP_FD, str(seccomp_file)]] if seccomp_file else [],
+        "argv": argv,
+    }
+    python = sys.executable or SANDBOX_PYTHON
+    return [python, "-I", "-S", str(LAUNCHER_SCRIPT), json.dumps(config, separators=(",", ":"))]
+
+
 @dataclass
 class BwrapHost:
     """Host side of one bubblewrap trial."""
@@ -142,6 +178,7 @@ class BwrapHost:
     ws: Workspace
     slot: Slot | None
     scratch: Scratch | None = None
+    cgroup: TrialCgroup | None = None
 
     @property
     def host_root(self) -> Path:
@@ -157,6 +194,8 @@ class BwrapHost:
 
     async def release(self) -> None:
         try:
+            if self.cgroup is not None:  # first: nothing of the trial may outlive it (nor keep its uid)
+                await asyncio.to_thread(self.cgroup.destroy)
             if self.scratch is not None:
                 await asyncio.to_thread(release_scratch, self.scratch)
         finally:
@@ -165,7 +204,23 @@ class BwrapHost:
             await asyncio.to_thread(self.ws.remove)
 
 
-def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, bwrap: str) -> Launch:
+@dataclass
+class BwrapSandbox(ExecutorSandbox):
+    """The executor sandbox plus what only the host sees: out-of-memory kills in the trial's cgroup."""
+
+    group: TrialCgroup | None = None
+
+    async def run(self, command: str, *, cwd: str | None, timeout: float) -> CommandResult:
+        before = self.group.oom_kills() if self.group else 0
+        result = await super().run(command, cwd=cwd, timeout=timeout)
+        if self.group is not None and self.group.oom_kills() > before:
+            result.blocked.append(OOM_LABEL)
+        return result
+
+
+def build_launch(host: BwrapHost, spec: SandboxSpec, uid: int, bwrap: str, seccomp_file: Path | None) -> Launch:
+    assert host.scratch is not None
+    scratch = host.scratch
     mounts = [
         "--ro-bind",
         str(scratch.etc),
@@ -180,11 +235,13 @@ def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, 
         "--bind",
         str(scratch.root / "shm"),
         "/dev/shm",
+        "--remount-ro",  # bubblewrap's /dev is a tmpfs of half the RAM: only /dev/shm (in the scratch) is writable
+        "/dev",
     ]
     if not any(view == REPO_VIEW for _, view in scratch.binds):
         mounts += ["--ro-bind", str(scratch.repo_source), REPO_VIEW]
-    for host, view in scratch.binds:
-        mounts += ["--bind", str(host), view]
+    for source, view in scratch.binds:
+        mounts += ["--bind", str(source), view]
     mounts += ["--ro-bind", str(scratch.exec_dir), EXEC_VIEW, "--remount-ro", "/", "--chdir", REPO_VIEW]
     config = executor_config(
         repo=REPO_VIEW,
@@ -201,6 +258,7 @@ def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, 
         *env_args(spec.env),
         *system_args(),
         *mounts,
+        *(["--seccomp", str(SECCOMP_FD)] if seccomp_file else []),
         "--",
         SANDBOX_PYTHON,
         "-I",
@@ -208,13 +266,19 @@ def build_launch(scratch: Scratch, spec: SandboxSpec, uid: int, log_path: Path, 
         f"{EXEC_VIEW}/{EXECUTOR_SCRIPT.name}",
         config,
     ]
-    return Launch(argv=argv, env=dict(LAUNCHER_ENV), log_path=log_path, start_hint=LOCAL_HINT)
+    return Launch(
+        argv=launcher_argv(argv, host.cgroup, seccomp_file),
+        env=dict(LAUNCHER_ENV),
+        log_path=host.ws.dir / "executor.log",
+        start_hint=LOCAL_HINT,
+    )
 
 
 @functools.lru_cache(maxsize=1)
 def _sweep_once() -> None:
     """Clean up after harness processes that died mid-trial (mounts first: they bind workspaces)."""
     if os.geteuid() == 0:
+        cgroup.sweep_stale()
         sweep_stale_mounts()
     sweep_stale_workspaces()
 
@@ -235,13 +299,25 @@ class BwrapSandboxFactory:
         privileged = os.geteuid() == 0
         host = BwrapHost(ws=ws, slot=None)
         try:
-            host.slot = acquire_slot(cache_root() / "sandbox-slots") if privileged else None
+            host.slot = acquire_slot() if privileged else None  # host-wide: never two trials on one uid
             uid = host.slot.uid if host.slot else os.getuid()
             host.scratch = await asyncio.to_thread(prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged)
-            launch = build_launch(host.scratch, spec, uid, ws.dir / "executor.log", detail)
-            sandbox = ExecutorSandbox(name=self.name, launch=launch, view=View(REPO_VIEW, workdir, TMP_VIEW), host=host)
+            host.cgroup = await asyncio.to_thread(cgroup.create, ws.dir.name, spec.limits)
+            launch = build_launch(host, spec, uid, detail, _write_filter(ws))
+            view = View(REPO_VIEW, workdir, TMP_VIEW)
+            sandbox = BwrapSandbox(name=self.name, launch=launch, view=view, host=host, group=host.cgroup)
             await sandbox.start()
         except BaseException:
             await host.release()
             raise
         return sandbox
+
+
+def _write_filter(ws: Workspace) -> Path | None:
+    """The compiled filter in the (host-only) workspace folder, for the launcher to open."""
+    flt = seccomp_filter()
+    if flt is None:
+        return None
+    path = ws.dir / "seccomp.bpf"
+    path.write_bytes(flt.bpf)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import shutil
@@ -10,14 +11,18 @@ import tempfile
 from pathlib import Path
 
 from agentgym.errors import SandboxError
-from agentgym.sandbox import hostmount
+from agentgym.sandbox import cgroup, hostmount
 from agentgym.sandbox.base import Limits
 from agentgym.sandbox.bwrap import (
     LAUNCHER_ENV,
     PROBE_UID,
     SANDBOX_PYTHON,
+    SECCOMP_FD,
     bwrap_path,
+    keyctl_number,
+    launcher_argv,
     namespace_args,
+    seccomp_filter,
     setpriv_argv,
     system_args,
 )
@@ -60,6 +65,57 @@ def _bwrap_rows(bwrap: str) -> list[Row]:
         )
     )
     return rows
+
+
+# Run inside a probe sandbox: the session keyring's id (or the errno keyctl fails with).
+KEYRING_PROBE = (
+    "import ctypes,sys;c=ctypes.CDLL(None,use_errno=True);r=c.syscall(int(sys.argv[1]),0,-3,0);"
+    "print(r if r>=0 else 'errno=%d'%ctypes.get_errno())"
+)
+
+
+def _session_keyring(nr: int) -> int:
+    return int(ctypes.CDLL(None, use_errno=True).syscall(nr, 0, -3, 0))  # KEYCTL_GET_KEYRING_ID, session
+
+
+def _isolation_rows(bwrap: str) -> list[Row]:
+    """The launcher and filter exactly as trials get them: keyctl inside must fail, the keyring be new."""
+    rows: list[Row] = []
+    flt, nr = seccomp_filter(), keyctl_number()
+    if flt is None or nr is None:
+        rows.append(("seccomp filter", False, "libseccomp not usable: install libseccomp2 and pyseccomp"))
+        return rows
+    with tempfile.TemporaryDirectory() as where:
+        bpf = Path(where) / "seccomp.bpf"
+        bpf.write_bytes(flt.bpf)
+        inner = [bwrap, *namespace_args(), *system_args(), "--proc", "/proc", "--dev", "/dev"]
+        probe = [SANDBOX_PYTHON, "-I", "-S", "-c", KEYRING_PROBE, str(nr)]
+        filtered = _launch([*setpriv_argv(PROBE_UID), *inner, "--seccomp", str(SECCOMP_FD), "--", *probe], bpf)
+        bare = _launch([*setpriv_argv(PROBE_UID), *inner, "--", *probe], None)
+    refused = filtered.stdout.strip() == "errno=1"
+    detail = f"{len(flt.refused)} syscalls refused with EPERM (keyctl inside: {filtered.stdout.strip() or filtered.stderr.strip()})"
+    rows.append(("seccomp filter", refused, detail))
+    own, inside = _session_keyring(nr), bare.stdout.strip()
+    fresh = inside.isdigit() and int(inside) != own
+    rows.append(("session keyring", fresh, "a fresh one per sandbox" if fresh else f"shared: {inside or bare.stderr}"))
+    return rows
+
+
+def _launch(argv: list[str], bpf: Path | None) -> subprocess.CompletedProcess[str]:
+    wrapped = launcher_argv(argv, None, bpf)
+    return subprocess.run(wrapped, env=LAUNCHER_ENV, capture_output=True, text=True, timeout=20, check=False)
+
+
+def _cgroup_row() -> Row:
+    layout, defaults = cgroup.support(), Limits()
+    if not isinstance(layout, cgroup.Layout):
+        return ("trial cgroup", False, f"{layout}: only per-process rlimits bound memory and processes")
+    return (
+        "trial cgroup",
+        True,
+        f"{layout.describe()} (defaults trial_memory_bytes={defaults.trial_memory_bytes},"
+        f" trial_processes={defaults.trial_processes})",
+    )
 
 
 def _uid_row() -> Row:
@@ -138,7 +194,14 @@ def doctor_report() -> list[tuple[str, bool, str]]:
             rows.append(("bubblewrap", False, f"probe failed: {exc}"))
     python_ok = os.access(SANDBOX_PYTHON, os.X_OK)
     rows.append(("sandbox python", python_ok, SANDBOX_PYTHON if python_ok else f"{SANDBOX_PYTHON} missing"))
-    rows += [_uid_row(), _tmpfs_row(), *_rlimit_rows()]
+    if bwrap is not None:
+        try:
+            rows += _isolation_rows(bwrap)
+        except (OSError, subprocess.TimeoutExpired, SandboxError) as exc:
+            rows.append(("seccomp filter", False, f"probe failed: {exc}"))
+    rows += [_cgroup_row(), _uid_row(), _tmpfs_row(), *_rlimit_rows()]
+    rows.append(("/dev", True, "read-only; /dev/shm is the scratch's (disk quota as above)"))
+    rows.append(("SysV IPC", True, "private namespace; every object removed after each command"))
     git = shutil.which("git")
     rows.append(("git (optional)", git is not None, git or "not installed"))
     rows.append(_fallback_row(rows))

@@ -11,6 +11,10 @@ Requests:  {"id", "op": "run", "command", "cwd", "timeout"} | {"id", "op": "read
            | {"id", "op": "write", "path", "content", "append"} | {"id", "op": "list", "path"}
 Responses: {"id", "ok": true, "result": {...}} | {"id", "ok": false, "kind", "detail"}
 The first line written is {"op": "ready", "pid", "problems": [...]} (problems: limits that cannot apply).
+
+Every signal it can catch gets a no-op handler (not SIG_IGN: handlers fall back to the default at exec,
+ignored signals would stay ignored in commands). In "pidns" mode (bubblewrap, private IPC namespace) it
+also removes every SysV shared memory segment, semaphore set and message queue after each command.
 """
 
 from __future__ import annotations
@@ -60,6 +64,21 @@ LIMIT_NAMES = (
     ("open_files", resource.RLIMIT_NOFILE),
 )
 BLOCKED_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+# Kept as they are: SIGCHLD (waitpid), the already ignored SIGPIPE/SIGXFSZ (Popen restores them for
+# commands), and faults a no-op handler would turn into an endless loop.
+UNHANDLED_SIGNALS = {
+    "SIGKILL",
+    "SIGSTOP",
+    "SIGCHLD",
+    "SIGPIPE",
+    "SIGXFSZ",
+    "SIGSEGV",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGILL",
+    "SIGSYS",
+}
+IPC_RMID = 0
 
 
 class Refusal(Exception):
@@ -130,6 +149,45 @@ def check_limits(limits: dict[str, int]) -> list[str]:
     return problems
 
 
+def ignore_signals() -> None:
+    """A do-nothing handler for every signal that can have one (nothing from inside can stop us)."""
+    for sig in signal.valid_signals():
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = ""  # a real-time signal without a name of its own
+        if name not in UNHANDLED_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):  # those reserved by the C library refuse
+                signal.signal(sig, _no_op)
+
+
+def _no_op(_sig: int, _frame: object) -> None:
+    return None
+
+
+def remove_sysv_ipc(libc: Any) -> int:
+    """Remove every SysV IPC object of our IPC namespace (they would outlive the command). Returns how many."""
+    removers = (
+        ("shm", lambda ident: libc.shmctl(ident, IPC_RMID, None)),
+        ("sem", lambda ident: libc.semctl(ident, 0, IPC_RMID)),
+        ("msg", lambda ident: libc.msgctl(ident, IPC_RMID, None)),
+    )
+    removed = 0
+    for table, remove in removers:
+        for ident in _ipc_ids(f"/proc/sysvipc/{table}"):
+            removed += remove(ident) == 0
+    return removed
+
+
+def _ipc_ids(path: str) -> list[int]:
+    try:
+        with open(path) as handle:
+            rows = handle.read().splitlines()[1:]
+    except OSError:
+        return []
+    return [int(row.split()[1]) for row in rows if len(row.split()) > 1 and row.split()[1].isdigit()]
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -141,6 +199,7 @@ class Executor:
         self.writable = [os.path.realpath(p) for p in config["writable"]]
         self.pidns = config["mode"] == "pidns" and os.getpid() <= 16  # never kill(-1) outside a pid ns
         self.limits = config["limits"]
+        self.libc = ctypes.CDLL(None, use_errno=True)
         self.cap = int(self.limits["output_bytes"])
         # Limits are fixed for the trial: apply them to the executor once, so children inherit them and
         # Popen can take the fast vfork path (a preexec_fn forces a full fork: ~1 ms more per command).
@@ -183,6 +242,8 @@ class Executor:
             blocked.append(f"timeout after {timeout:g}s")
         returncode = proc.wait()
         self.kill_leftovers()
+        if self.pidns:  # only in a private IPC namespace: on the host these would be other programs' objects
+            remove_sysv_ipc(self.libc)
         self._drain(proc, out, err)
         return self._result(returncode, out, err, start, timed_out, blocked)
 
@@ -446,6 +507,7 @@ def _handle(executor: Executor, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    ignore_signals()
     config = json.loads(sys.argv[1])
     _prctl(PR_SET_DUMPABLE, 0)  # commands run as our uid: keep them out of /proc/<us>/fd and ptrace
     if config["mode"] == "subreaper":

@@ -1,6 +1,8 @@
 """Host mounts for the bubblewrap sandbox when the harness is root: a size-limited tmpfs for the
 trial's writable scratch, and a read-only bind of the workspace where the sandbox user can reach it.
-Also the per-trial sandbox uid ("slot"), held with a lock file so concurrent harnesses never share one.
+Also the per-trial sandbox uid ("slot"): a lock file under the host-wide run base (not under a cache, which
+several harnesses may not share) held with flock by the owning process for the slot's whole lifetime, so
+no two harnesses on the host ever run trials as the same uid; a dead owner's lock is released by the kernel.
 """
 
 from __future__ import annotations
@@ -74,8 +76,13 @@ class Slot:
             self.fd = -1
 
 
-def acquire_slot(lock_dir: Path) -> Slot:
-    lock_dir.mkdir(parents=True, exist_ok=True)
+def slot_lock_dir() -> Path:
+    return run_base() / "slots"
+
+
+def acquire_slot(lock_dir: Path | None = None) -> Slot:
+    lock_dir = lock_dir or slot_lock_dir()
+    lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for number in range(MAX_SLOTS):
         fd = os.open(lock_dir / f"{number}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
