@@ -16,6 +16,7 @@ import pytest
 from test_sandbox_support import SandboxEnv, assert_refused, attempt, make_env, needs_bwrap, open_spec
 
 from agentgym.results.report import render_report, summarize
+from agentgym.sandbox import bwrap as bwrap_mod
 from agentgym.sandbox import cgroup
 from agentgym.sandbox.base import CommandResult, Limits, Sandbox
 from agentgym.sandbox.doctor import doctor_report
@@ -87,6 +88,29 @@ def test_harness_keyring_is_out_of_reach(sbx: SandboxEnv, harness_key: tuple[str
 
     attempt(sbx, script)
     assert "planted" not in Path("/proc/keys").read_text()
+
+
+def test_fresh_session_keyring_even_without_seccomp(
+    sbx: SandboxEnv, harness_key: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where libseccomp is missing keyctl works inside, but the harness's keyring is not the sandbox's."""
+    _, serial = harness_key
+    monkeypatch.setattr(bwrap_mod, "seccomp_filter", lambda: None)
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = libc.syscall(_nr("keyctl"), 0, KEY_SPEC_SESSION_KEYRING, 0)
+    probe = (
+        "import ctypes;c=ctypes.CDLL(None,use_errno=True);"
+        f"print(c.syscall({_nr('keyctl')},0,{KEY_SPEC_SESSION_KEYRING},0));"
+        f"print(c.syscall({_nr('keyctl')},11,{serial},0,0),ctypes.get_errno())"  # KEYCTL_READ of the key
+    )
+
+    async def script(sandbox: Sandbox) -> None:
+        result = await _run(sandbox, _py(probe))
+        inside, read = result.stdout.splitlines()
+        assert int(inside) > 0 and int(inside) != own, result
+        assert read.split()[0] == "-1", result  # not possessed: no permission (or no such key) any more
+
+    attempt(sbx, script)
 
 
 REFUSED = ("keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "unshare", "setns", "mount")
