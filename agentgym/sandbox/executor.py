@@ -204,9 +204,13 @@ class Executor:
         # Limits are fixed for the trial: apply them to the executor once, so children inherit them and
         # Popen can take the fast vfork path (a preexec_fn forces a full fork: ~1 ms more per command).
         # Only the CPU limit must start from zero for each command: it is set on the child right after spawn.
+        # Until then the child has our soft CPU limit (ours keeps its hard limit; SIGXCPU is a no-op for us),
+        # so no command ever starts without one.
         rlimits = _rlimits(self.limits)
         self.cpu_limit = [(soft, hard) for res, soft, hard in rlimits if res == resource.RLIMIT_CPU]
         _apply_rlimits([r for r in rlimits if r[0] != resource.RLIMIT_CPU])
+        for soft, _ in self.cpu_limit:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
     # ---- commands ---------------------------------------------------------------------------------
     def run(self, req: dict[str, Any]) -> dict[str, Any]:
