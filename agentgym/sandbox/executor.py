@@ -66,7 +66,8 @@ LIMIT_NAMES = (
 BLOCKED_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 # Kept as they are: SIGCHLD (waitpid), the already ignored SIGPIPE/SIGXFSZ (Popen restores them for
 # commands), and faults a no-op handler would turn into an endless loop.
-UNHANDLED_SIGNALS = set("SIGKILL SIGSTOP SIGCHLD SIGPIPE SIGXFSZ SIGSEGV SIGBUS SIGFPE SIGILL SIGSYS".split())
+FAULT_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGSYS")
+UNHANDLED_SIGNALS = ("SIGKILL", "SIGSTOP", "SIGCHLD", "SIGPIPE", "SIGXFSZ", *FAULT_SIGNALS)
 IPC_RMID = 0
 
 
