@@ -142,9 +142,9 @@ def _own_paths() -> dict[str, str]:
 
 def _v2_layout(mount: str, own: str) -> Layout | str:
     base = Path(mount) / own.lstrip("/")
-    available = set((Path(mount) / "cgroup.controllers").read_text().split())
+    available = set((base / "cgroup.controllers").read_text().split())
     if not set(CONTROLLERS) <= available:
-        return "cgroup v2 has no memory/pids controllers here"
+        return f"cgroup v2: no memory/pids controllers for {base}"
     parent = base / GROUP
     enable = " ".join(f"+{c}" for c in CONTROLLERS)
     try:
