@@ -225,6 +225,25 @@ def test_trial_cgroup_is_removed_with_the_trial(sbx: SandboxEnv) -> None:
     assert ours() == []
 
 
+@needs_cgroup
+def test_cgroups_of_dead_harnesses_are_swept() -> None:
+    layout = cgroup.support()
+    assert isinstance(layout, cgroup.Layout)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [p / f"{dead.pid}-{uuid.uuid4().hex[:12]}" for p in set(layout.parents.values())]
+    live = [p / f"{os.getpid()}-{uuid.uuid4().hex[:12]}" for p in set(layout.parents.values())]
+    for path in stale + live:
+        path.mkdir()
+    try:
+        assert cgroup.sweep_stale() >= len(stale)
+        assert not any(p.exists() for p in stale) and all(p.exists() for p in live)
+    finally:
+        for path in stale + live:
+            if path.exists():
+                path.rmdir()
+
+
 # ---- the executor and signals ------------------------------------------------------------------------
 
 START_TIME = "cut -d' ' -f22 /proc/1/stat"
