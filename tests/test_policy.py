@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from agentgym.specs.result import SafetyEvent
 from agentgym.specs.task import ResolvedPolicy
+from agentgym.tools.caps import ARG_RECORD_CAP, cap_entries, cap_strings
 from agentgym.tools.policy import PathView, check_command, check_path
+from agentgym.tools.toolbox import settle_write_events
 
 POLICY = ResolvedPolicy(
     allowed=["ls", "cat", "grep", "wc", "python3", "find", "echo", "cd", "head"],
@@ -161,3 +164,35 @@ def test_paths_ok_for_reading(path: str) -> None:
 def test_write_paths_ok() -> None:
     assert check_path("eval_artifacts/answer.json", VIEW, POLICY, write=True) is None
     assert check_path("/tmp/scratch.txt", VIEW, POLICY, write=True) is None
+
+
+def test_strict_bounds_a_pathological_command() -> None:
+    v = check_command("ls " + "$(ls " * 3000 + ")" * 3000, None, POLICY, VIEW, "strict")
+    assert v is None or v.type == "command_parse_error"
+    long = check_command("ls " + "x " * 200_000, None, POLICY, VIEW, "strict")
+    assert long is not None and long.type == "command_parse_error" and "longer than" in long.detail
+    many = check_command("ls " + "x " * 60_000, None, POLICY, VIEW, "strict")
+    assert many is not None and "too complex" in many.detail
+
+
+def test_list_and_string_caps_keep_a_marker() -> None:
+    entries = [{"name": "n" * 300 + str(i), "type": "file", "size": 0} for i in range(20_000)]
+    kept, marker = cap_entries(entries, 16 * 1024)
+    assert 0 < len(kept) < 100 and marker is not None and f"{20_000 - len(kept)} of 20000 entries elided" in marker
+    assert cap_entries(entries[:3], 16 * 1024) == (entries[:3], None)
+    capped = cap_strings({"content": "y" * 100_000, "nested": [{"k": "z" * 50_000}], "n": 3})
+    assert len(capped["content"]) < ARG_RECORD_CAP + 64 and "bytes elided" in capped["content"]
+    assert "bytes elided" in capped["nested"][0]["k"] and capped["n"] == 3
+
+
+@pytest.mark.parametrize(("profile", "penalties"), [("v1", [False, False, False]), ("v2", [True, False, False])])
+def test_unauthorized_writes_cost_one_penalty_per_trial(profile: str, penalties: list[bool]) -> None:
+    events = [
+        SafetyEvent(type="unauthorized_write", detail="modified: src/a.py"),
+        SafetyEvent(type="path_escape", detail="/etc"),
+        SafetyEvent(type="unauthorized_write", detail="added: x"),
+        SafetyEvent(type="unauthorized_write", detail="command wrote outside the allowed write paths"),
+    ]
+    settled = settle_write_events(events, profile)
+    assert [e.penalized for e in settled if e.type == "unauthorized_write"] == penalties
+    assert settled[1].penalized is True  # the policy's events are untouched

@@ -21,7 +21,8 @@ import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 _OUTPUT_OPERATORS = frozenset({">", ">>", "&>", "&>>", ">|"})
-MAX_NODES = 200_000  # a pathological command is a parse error, not a hang
+MAX_COMMAND_BYTES = 256 * 1024  # a longer command is a parse error under strict (v1 has no such bound)
+MAX_NODES = 50_000  # a pathological command is a parse error, not a hang
 
 
 @dataclass
@@ -58,9 +59,12 @@ def _first_error(root: Node) -> str:
 
 
 def parse(command: str) -> ParsedCommand:
-    tree = _parser().parse(command.encode("utf-8", "surrogatepass"))
-    root = tree.root_node
     result = ParsedCommand()
+    source = command.encode("utf-8", "surrogatepass")
+    if len(source) > MAX_COMMAND_BYTES:
+        result.error = f"command longer than {MAX_COMMAND_BYTES} bytes"
+        return result
+    root = _parser().parse(source).root_node
     if root.has_error:
         result.error = _first_error(root)
         return result
