@@ -99,6 +99,9 @@ class Toolbox:
         except SandboxRefusal as refusal:
             if refusal.kind == "not_found" and name in ("read_file", "list_dir"):
                 return {"path": elide(str(args["path"]), PATH_CAP), "not_found": True}, None  # v1: not an error
+            if name == "write_file" and refusal.kind == "sandbox_blocked" and "read-only" in refusal.detail.lower():
+                # the policy's act, caught by the sandbox (a link into a read-only place): the policy's event
+                return self._refuse(Violation("disallowed_write_path", refusal.detail))
             if refusal.kind in ("path_escape", "sandbox_blocked"):
                 self._event(refusal.kind, refusal.detail, penalized=refusal.kind == "path_escape")
             return {}, f"{refusal.kind}: {refusal.detail}"
