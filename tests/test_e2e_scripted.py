@@ -186,10 +186,19 @@ def test_repeated_call_ends_trial_and_output_is_elided_explicitly(
     scripts = {"Count the entries": [big, big, big, big, big]}
     with ScriptedServer(ScriptByTask(scripts)) as server:
         code, stderr, run = _run(
-            demo_config, server, tmp_path, "--tasks", "demo_task_001", "--tool-output-bytes", "1024"
+            demo_config,
+            server,
+            tmp_path,
+            "--tasks",
+            "demo_task_001",
+            "--tool-output-bytes",
+            "1024",
+            "--repeat-limit",
+            "3",  # opt-in since issue 7 item 23 (off by default, as in v1)
         )
     assert code == 0, stderr
     assert run is not None
+    assert json.loads((run / "results/run_config.json").read_text())["repeat_limit"] == 3
     r = json.loads((run / "results/demo/demo_task_001.json").read_text())
     assert r["failure_reason"] == "step_limit" and "3 times in a row" in r["error"]
     assert r["metrics"]["commands_used"] == 2  # the third identical call is not executed

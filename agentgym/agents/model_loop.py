@@ -1,7 +1,9 @@
 """The model agent: one loop. Ask the model, run its tool calls, repeat until it stops or a limit hits.
 
-Limits end the loop through exceptions (CommandLimitReached, TrialTimeout from the toolbox;
-asyncio.TimeoutError from the runner's wall-clock guard), so the loop itself stays small.
+Limits end the loop through exceptions (CommandLimitReached once a reply has used up max_commands,
+TrialTimeout from the toolbox, RepeatedCall when the opt-in repeat limit is set; asyncio.TimeoutError
+from the runner's wall-clock guard), so the loop itself stays small. Like v1, every call of a reply runs
+even past max_commands; the loop stops before the next model call.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
-from agentgym.tools.toolbox import Toolbox
+from agentgym.tools.toolbox import CommandLimitReached, Toolbox
 
-MAX_IDENTICAL_CALLS = 3  # the same call (tool + arguments) this many times in a row ends the trial
+EMBEDDED_REPEAT_LIMIT = 3  # the embedded model's default: the same call 3 times in a row ends the trial
 
 
 class RepeatedCall(Exception):
@@ -45,13 +47,14 @@ def render_system_prompt(template: str, task: TaskSpec, toolbox: Toolbox) -> str
 class ModelAgent:
     name = "model"
 
-    def __init__(self, client: ModelClient, system_prompt_template: str) -> None:
+    def __init__(self, client: ModelClient, system_prompt_template: str, *, repeat_limit: int | None = None) -> None:
         self.client = client
         self.template = system_prompt_template
+        self.repeat_limit = repeat_limit  # None (v1): no stop on repeated identical calls
 
     @classmethod
-    def from_prompt_file(cls, client: ModelClient, path: Path) -> ModelAgent:
-        return cls(client, path.read_text(encoding="utf-8"))
+    def from_prompt_file(cls, client: ModelClient, path: Path, *, repeat_limit: int | None = None) -> ModelAgent:
+        return cls(client, path.read_text(encoding="utf-8"), repeat_limit=repeat_limit)
 
     async def run(self, task: TaskSpec, toolbox: Toolbox, outcome: AgentOutcome) -> None:
         messages: list[dict[str, Any]] = [
@@ -59,7 +62,7 @@ class ModelAgent:
             {"role": "user", "content": task.instruction},
         ]
         outcome.prompt_messages = list(messages)
-        sent, last_call, repeats = 0, "", 0
+        sent, repeats = 0, _Repeats(self.repeat_limit)
         for turn in range(task.turn_cap):
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
@@ -76,16 +79,30 @@ class ModelAgent:
                 outcome.stop_reason = "done"
                 return
             for call in reply.tool_calls:
-                signature = f"{call.name}:{call.arguments}"
-                repeats = repeats + 1 if signature == last_call else 1
-                last_call = signature
-                if repeats >= MAX_IDENTICAL_CALLS:
-                    raise RepeatedCall(f"the same {call.name} call {MAX_IDENTICAL_CALLS} times in a row")
+                repeats.see(call.name, call.arguments)
                 result = await toolbox.call(
                     call.name, call.arguments, call_id=call.id, recovered=call.recovered_from_text
                 )
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})
+            if toolbox.budget_exhausted():
+                raise CommandLimitReached(f"max_commands={toolbox.max_commands} reached")
         outcome.stop_reason = "turn_limit"
+
+
+class _Repeats:
+    """The opt-in stop on the same call (tool + arguments) `limit` times in a row."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.last, self.count = limit, "", 0
+
+    def see(self, name: str, arguments: object) -> None:
+        if self.limit is None:
+            return
+        signature = f"{name}:{arguments}"
+        self.count = self.count + 1 if signature == self.last else 1
+        self.last = signature
+        if self.count >= self.limit:
+            raise RepeatedCall(f"the same {name} call {self.limit} times in a row (--repeat-limit {self.limit})")
 
 
 def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:

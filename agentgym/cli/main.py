@@ -111,6 +111,26 @@ def run(
             min=256,
         ),
     ] = None,
+    command_policy: Annotated[
+        str,
+        typer.Option(
+            help="v1: only the first word is checked (the original rule); strict: every command word "
+            "of the shell parse (tree-sitter-bash), redirect targets too."
+        ),
+    ] = "v1",
+    command_budget: Annotated[
+        str,
+        typer.Option(
+            help="v1: every call of a reply runs, then the trial stops at max_commands; refuse: extra "
+            "run_command calls are refused and the model may still write its answer."
+        ),
+    ] = "v1",
+    repeat_limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop a trial after N identical calls in a row (default: off; 3 for the embedded model).", min=2
+        ),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
     from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
@@ -118,6 +138,10 @@ def run(
 
     if scoring_profile not in (None, "v1", "v2"):
         raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
+    if command_policy not in ("v1", "strict"):
+        raise AgentGymError(f"--command-policy: expected v1 or strict, got '{command_policy}'")
+    if command_budget not in ("v1", "refuse"):
+        raise AgentGymError(f"--command-budget: expected v1 or refuse, got '{command_budget}'")
     req = RunRequest(
         config_dir=config_dir,
         task_set=task_set,
@@ -130,6 +154,9 @@ def run(
         concurrency=concurrency,
         limits=parse_limits(sandbox_limit or []),
         tool_output_bytes=tool_output_bytes,
+        command_policy=command_policy,
+        command_budget=command_budget,
+        repeat_limit=repeat_limit,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))

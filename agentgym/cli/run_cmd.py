@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from agentgym.agents.baselines import NopAgent, OracleAgent
-from agentgym.agents.model_loop import ModelAgent
+from agentgym.agents.model_loop import EMBEDDED_REPEAT_LIMIT, ModelAgent
 from agentgym.cli import settings as st
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
@@ -167,10 +167,14 @@ async def _execute(
     async with model_endpoint(flags) as (settings, public):
         if "model_card" in public and req.tool_output_bytes is None:
             req.tool_output_bytes = EMBEDDED_OUTPUT_CAP
+        if "model_card" in public and req.repeat_limit is None:
+            req.repeat_limit = EMBEDDED_REPEAT_LIMIT  # a small model loops; recorded in run_config and REPORT.md
         warmed = await asyncio.wrap_future(warm) if warm is not None else None
         client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
         try:
-            agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
+            agent_obj = ModelAgent.from_prompt_file(
+                client, system_prompt_path(plan.tree), repeat_limit=req.repeat_limit
+            )
             rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
             rundir.write_run_config(
                 run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)

@@ -30,6 +30,7 @@ def summarize(
         "isolation": run_config.get("isolation") or {},
         "scoring_profile": run_config.get("scoring", {}).get("profile"),
         "tasks_planned": run_config.get("tasks_planned"),
+        "tool_rules": {k: run_config.get(k) for k in ("command_policy_mode", "command_budget", "repeat_limit")},
         "tasks_finished": len(results),
         "success_rate": _avg([1.0 if x.success else 0.0 for x in m]),
         "avg_score": _avg([x.score_0_100 for x in m]),
@@ -67,6 +68,8 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
         f"- Model: `{summary.get('model_id')}`  agent: `{summary.get('agent')}`  sandbox: `{summary.get('sandbox')}`"
         f"  scoring: `{summary.get('scoring_profile')}`",
         f"- Isolation: {'; '.join(f'{k}: {v}' for k, v in summary.get('isolation', {}).items()) or 'not recorded'}",
+        "- Tool rules: "
+        + ", ".join(f"{k} `{v if v is not None else 'off'}`" for k, v in summary.get("tool_rules", {}).items()),
         f"- Tasks: {summary['tasks_finished']} finished of {summary.get('tasks_planned')} planned",
         f"- Success rate: {summary['success_rate']:.1%}   average score: {summary['avg_score']:.2f}"
         f"   average partial: {summary['avg_partial']:.3f}",

@@ -52,6 +52,9 @@ class RunRequest:
     concurrency: int = 1
     limits: Limits = field(default_factory=Limits)
     tool_output_bytes: int | None = None  # None: 8 KiB, or 2 KiB for the embedded model (8k-token context)
+    command_policy: str = "v1"  # v1: the original's first-word rule; strict: every command word (shell parse)
+    command_budget: str = "v1"  # v1: a reply's calls all run past max_commands, then stop; refuse: opt-in
+    repeat_limit: int | None = None  # opt-in stop after N identical calls in a row (v1: none)
 
 
 @dataclass
@@ -110,6 +113,9 @@ def run_config(
         "filters": {"repos": req.repos, "tasks": req.tasks_glob, "limit": req.limit},
         "epochs": req.epochs,
         "tool_output_bytes": req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
+        "command_policy_mode": req.command_policy,
+        "command_budget": req.command_budget,
+        "repeat_limit": req.repeat_limit,
         "concurrency": req.concurrency,
         "scoring": plan.weights.model_dump(),
         "tasks_planned": len(plan.trials),
@@ -144,6 +150,8 @@ async def execute(
         model_id=model_id,
         env=sandbox_env_candidates([s for s in secrets or [] if s]),
         tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
+        command_policy_mode=req.command_policy,
+        command_budget=req.command_budget,
     )
     sem = asyncio.Semaphore(max(1, req.concurrency))
     fatal: list[str] = []

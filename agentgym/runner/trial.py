@@ -22,7 +22,13 @@ from agentgym.scoring.score import ScoreInputs, score_task
 from agentgym.sources.base import Snapshot
 from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
 from agentgym.specs.weights import Weights
-from agentgym.tools.toolbox import DEFAULT_OUTPUT_CAP, CommandLimitReached, Toolbox, TrialTimeout
+from agentgym.tools.toolbox import (
+    DEFAULT_OUTPUT_CAP,
+    CommandLimitReached,
+    Toolbox,
+    TrialTimeout,
+    settle_write_events,
+)
 
 GRACE_SECONDS = 5.0
 logger = logging.getLogger(__name__)
@@ -45,6 +51,8 @@ class TrialContext:
     model_id: str
     env: dict[str, str]
     tool_output_bytes: int = DEFAULT_OUTPUT_CAP
+    command_policy_mode: str = "v1"  # tools/policy.py: v1 (first word) or strict (shell parse)
+    command_budget: str = "v1"  # v1: a reply's calls all run, then stop; refuse: extra calls refused
 
 
 @dataclass
@@ -96,6 +104,8 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
             deadline=time.monotonic() + task.spec.timeout_seconds,
             events=outcome.events,
             output_cap=ctx.tool_output_bytes,
+            policy_mode=ctx.command_policy_mode,
+            command_budget=ctx.command_budget,
         )
         fatal = await _act(ctx.agent, task, toolbox, outcome)
         changes = await sandbox.stop()
@@ -162,7 +172,7 @@ def _result(
 ) -> TaskResult:
     spec = plan.task.spec
     records = toolbox.records if toolbox else []
-    events = (toolbox.safety_events if toolbox else []) + unauthorized
+    events = settle_write_events((toolbox.safety_events if toolbox else []) + unauthorized, ctx.weights.profile)
     violations = sum(1 for e in events if e.penalized)
     commands = toolbox.commands_used if toolbox else 0
     passed = sum(c.weight for c in checks.checks if c.ok)

@@ -88,6 +88,7 @@ class Sandbox(Protocol):
     name: str
     workdir: str  # the agent's starting directory, absolute in the agent's view
     repo_root: str  # the repo root, absolute in the agent's view
+    tmp_dir: str  # where the agent's /tmp is for the file tools (bwrap: /tmp; local: a private dir)
 
     async def run(self, command: str, *, cwd: str | None, timeout: float) -> CommandResult: ...
     async def read_file(self, path: str, max_bytes: int) -> FileRead: ...

@@ -191,6 +191,10 @@ class ExecutorSandbox:
         return self.view.workdir
 
     @property
+    def tmp_dir(self) -> str:
+        return self.view.tmp
+
+    @property
     def host_root(self) -> Path:
         return self.host.host_root
 

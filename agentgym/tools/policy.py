@@ -1,4 +1,12 @@
-"""The original command policy (five safety events), as pure functions over strings.
+"""The command policy (the original's five safety events), as pure functions over strings.
+
+Two modes for `run_command` (recorded in run_config as `command_policy_mode`):
+- `v1` (default): the original rule, literally (docs/formats.md "Command policy of v1, exactly"): the first
+  word is the first token of `shlex.split` of the whole string and must be in the allow-list; a prohibited
+  name anywhere as a token refuses the command; nothing after the first word is inspected further.
+- `strict` (opt-in): a real shell parse (tree-sitter-bash, see tools/shellparse.py) where every command
+  word of pipelines, lists, loops, subshells and substitutions must be allowed and not prohibited,
+  here-document bodies, strings and comments are data, and redirect targets must be writable.
 
 This is a guard rail and an accounting layer, not isolation: the sandbox is what stops an agent.
 """
@@ -11,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 
 from agentgym.specs.task import ResolvedPolicy
+from agentgym.tools import shellparse
 
 SAFETY_EVENT_TYPES = (
     "prohibited_command",
@@ -19,9 +28,9 @@ SAFETY_EVENT_TYPES = (
     "path_escape",
     "disallowed_write_path",
 )
-_SEPARATORS = {"|", "||", "&&", ";", "&", "\n", "|&", "(", ")", "{", "}", "!", "then", "do", "else", "elif"}
-_REDIRECTS = {">", ">>", "&>", "&>>", ">|", "1>", "2>", "1>>", "2>>"}
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+POLICY_MODES = ("v1", "strict")
+_V1_TOKEN = re.compile(r"[A-Za-z0-9_./:-]+")
+_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr")
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,10 @@ class PathView:
         return abspath == self.repo_root or abspath.startswith(self.repo_root.rstrip("/") + "/")
 
     def allowed_location(self, abspath: str) -> bool:
-        return self.inside_repo(abspath) or abspath == "/tmp" or abspath.startswith("/tmp/")
+        return self.inside_repo(abspath) or in_tmp(abspath)
 
     def writable(self, abspath: str, policy: ResolvedPolicy) -> bool:
-        if abspath in ("/dev/null", "/dev/stdout", "/dev/stderr"):
+        if abspath in _DEVICES:
             return True
         for allowed in policy.write_paths_allowed:
             target = allowed if allowed.startswith("/") else posixpath.join(self.repo_root, allowed)
@@ -58,72 +67,73 @@ class PathView:
         return False
 
 
-def _tokens(command: str) -> list[str]:
-    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()<>")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    return list(lexer)
+def in_tmp(abspath: str) -> bool:
+    return abspath == "/tmp" or abspath.startswith("/tmp/")
 
 
-def _first_words(tokens: list[str]) -> list[str]:
-    words, expect = [], True
-    skip_next = False
-    for tok in tokens:
-        if skip_next:
-            skip_next = False
-            continue
-        if tok in _SEPARATORS:
-            expect = True
-            continue
-        if tok in _REDIRECTS or tok in ("<", "<<", "<<<"):
-            skip_next = True
-            continue
-        if expect and not _ASSIGNMENT.match(tok):
-            words.append(tok)
-            expect = False
-    return words
+def _short(text: str, cap: int = 200) -> str:
+    return text if len(text) <= cap else text[:cap] + f"… ({len(text) - cap} more characters)"
 
 
-def _redirect_targets(tokens: list[str]) -> list[str]:
-    return [tokens[i + 1] for i, tok in enumerate(tokens[:-1]) if tok in _REDIRECTS or tok.endswith(">")]
-
-
-def _prohibited_pattern(word: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w\-.]){re.escape(word)}(?![\w\-])")
-
-
-def check_command(command: str, cwd: str | None, policy: ResolvedPolicy, view: PathView) -> Violation | None:
+def check_command(
+    command: str, cwd: str | None, policy: ResolvedPolicy, view: PathView, mode: str = "v1"
+) -> Violation | None:
     """The first policy violation of a command, or None when it may run."""
-    for word in policy.prohibited:
-        if _prohibited_pattern(word).search(command):
-            return Violation("prohibited_command", f"command mentions prohibited word '{word}'")
+    violation = _check_v1(command, policy) if mode == "v1" else _check_strict(command, policy, view, cwd)
+    if violation:
+        return violation
+    if cwd and not view.allowed_location(view.resolve(cwd)):
+        return Violation("path_escape", f"cwd '{_short(cwd)}' resolves outside the repository")
+    return None
+
+
+def _check_v1(command: str, policy: ResolvedPolicy) -> Violation | None:
     try:
-        tokens = _tokens(command)
+        words = shlex.split(command, posix=True)
     except ValueError as exc:
         return Violation("command_parse_error", f"cannot parse command: {exc}")
-    if not tokens:
+    if not words:
         return Violation("command_parse_error", "empty command")
+    first = words[0]
+    tokens = set(_V1_TOKEN.findall(command))
+    for name in policy.prohibited:
+        if name == first or name in tokens:
+            return Violation("prohibited_command", f"command mentions prohibited word '{name}'")
+    if policy.allowed and first not in policy.allowed:
+        return Violation("command_not_allowed", f"'{_short(first)}' is not in the allowed command list")
+    return None
+
+
+def _check_strict(command: str, policy: ResolvedPolicy, view: PathView, cwd: str | None) -> Violation | None:
+    parsed = shellparse.parse(command)
+    if parsed.error:
+        return Violation("command_parse_error", f"cannot parse command: {parsed.error}")
+    if not parsed.commands:
+        return Violation("command_parse_error", "empty command")
+    prohibited = set(policy.prohibited)
+    for word in parsed.commands + parsed.words:
+        if word in prohibited or posixpath.basename(word) in prohibited:
+            return Violation("prohibited_command", f"command uses prohibited word '{_short(word)}'")
     if policy.allowed:
-        for word in _first_words(tokens):
-            name = posixpath.basename(word)
-            if name not in policy.allowed:
-                return Violation("command_not_allowed", f"'{name}' is not in the allowed command list")
+        for word in parsed.commands:
+            if posixpath.basename(word) not in policy.allowed:
+                return Violation("command_not_allowed", f"'{_short(word)}' is not in the allowed command list")
     abs_cwd = view.resolve(cwd) if cwd else view.workdir
-    if cwd and not view.allowed_location(abs_cwd):
-        return Violation("path_escape", f"cwd '{cwd}' resolves outside the repository")
-    for target in _redirect_targets(tokens):
-        if target.startswith("&"):
-            continue
-        resolved = view.resolve(target, abs_cwd)
-        if not view.writable(resolved, policy):
-            return Violation("disallowed_write_path", f"redirect to '{target}' is outside the allowed write paths")
+    for target in parsed.redirects:
+        if not view.writable(view.resolve(target, abs_cwd), policy):
+            return Violation(
+                "disallowed_write_path", f"redirect to '{_short(target)}' is outside the allowed write paths"
+            )
     return None
 
 
 def check_path(path: str, view: PathView, policy: ResolvedPolicy, *, write: bool) -> Violation | None:
+    """v1: reads only inside the repo (/tmp included in the refusal); writes inside the repo or /tmp/,
+    and then only under `write_paths_allowed`."""
     resolved = view.resolve(path)
-    if not view.allowed_location(resolved):
-        return Violation("path_escape", f"path '{path}' resolves outside the repository")
+    inside = view.allowed_location(resolved) if write else view.inside_repo(resolved)
+    if not inside:
+        return Violation("path_escape", f"path '{_short(path)}' resolves outside the repository")
     if write and not view.writable(resolved, policy):
-        return Violation("disallowed_write_path", f"'{path}' is outside the allowed write paths")
+        return Violation("disallowed_write_path", f"'{_short(path)}' is outside the allowed write paths")
     return None
