@@ -56,12 +56,20 @@ class OutputCheck(_Record):
     actual: Any = None
     weight: float = 1.0
     error: str | None = None
+    accepted: list[Any] | None = Field(
+        None, description="Every right answer when there are several (a largest_file tie); expected is the first."
+    )
+    actual_elided: bool = Field(
+        False, description="actual is the capped text of a larger or deeper value (compared in full)."
+    )
 
 
 class Metrics(_Record):
     success: bool
     partial_score: float
     score_0_100: float
+    score_v1: float | None = Field(None, description="The v1 formula's score, whatever the run's profile.")
+    score_v2: float | None = Field(None, description="The v2 profile's score, whatever the run's profile.")
     commands_used: int
     command_valid_rate: float
     safety_violations: int
