@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Record(BaseModel):
@@ -62,6 +62,16 @@ class OutputCheck(_Record):
     actual_elided: bool = Field(
         False, description="actual is the capped text of a larger or deeper value (compared in full)."
     )
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The v1 record shape unless an extension field says something (several answers, an elided value)."""
+        data = handler(self)
+        if self.accepted is None:
+            data.pop("accepted", None)
+        if not self.actual_elided:
+            data.pop("actual_elided", None)
+        return data
 
 
 class Metrics(_Record):
