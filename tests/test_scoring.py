@@ -26,7 +26,7 @@ from agentgym.sources.base import Snapshot
 from agentgym.specs.result import Metrics, OutputCheck, TaskInfo, TaskResult, Transcript
 from agentgym.specs.task import OracleCall, OutputSpec, TaskSpec
 from agentgym.specs.weights import Weights
-from tests.conftest import run_cli
+from tests.conftest import make_git_repo, run_cli, write_config
 
 V1 = Weights(profile="v1")
 V2 = Weights(profile="v2")
@@ -374,3 +374,47 @@ def test_hostile_answers_are_agent_failures_with_both_scores(
     summary = json.loads((run / "results/summary.json").read_text())
     assert summary["avg_score"] == 0 and summary["avg_score_v2"] == 0 and summary["avg_score_v1"] == 20
     assert "(v1 formula: 20.00, v2: 0.00)" in (run / "results/REPORT.md").read_text()
+
+
+TASK_LARGEST = """\
+id: demo_task_004
+repo: demo
+initial_working_dir: .
+instruction: |
+  Write eval_artifacts/answer.json as {"largest_file": {"path": <str>, "size": <int>}}.
+outputs:
+  - key: largest_file
+    type: json
+    oracle:
+      fn: largest_file
+      args: {exclude_dirs: [".git", "eval_artifacts"]}
+"""
+
+
+def test_run_warns_the_task_author_about_a_tie_and_accepts_either_path(tmp_path: Path, cache_dir: Path) -> None:
+    files = {"README.md": "hi\n", "[/dim]x.bin": "123456\n", "b/x.bin": "654321\n"}  # a name rich would misread
+    cfg = write_config(
+        tmp_path / "cfg", str(make_git_repo(tmp_path / "origin", files)), {"task_004.yaml": TASK_LARGEST}
+    )
+    write = {
+        "path": "eval_artifacts/answer.json",
+        "content": json.dumps({"largest_file": {"path": "b/x.bin", "size": 7}}),
+    }
+    with ScriptedServer(
+        ScriptByTask({"largest_file": [{"tool": "write_file", "args": write}, {"content": "ok"}]})
+    ) as srv:
+        proc = run_cli(
+            *("run", "--config-dir", str(cfg), "--runs-root", str(tmp_path / "runs")),
+            *("--model", "scripted-model", "--base-url", srv.base_url),
+            cwd=tmp_path,
+            env={"OPENAI_API_KEY": "sk-test-0123456789"},
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "warning: task demo_task_004, output 'largest_file': largest_file has 2 equally right answers on this "
+        'snapshot ("[/dim]x.bin", "b/x.bin"); any of them passes'
+    ) in " ".join(proc.stderr.split())
+    result = json.loads(next((tmp_path / "runs").glob("*/results/demo/demo_task_004.json")).read_text())
+    check = result["output_checks"][0]
+    assert check["ok"] and check["expected"] == {"path": "[/dim]x.bin", "size": 7}
+    assert [a["path"] for a in check["accepted"]] == ["[/dim]x.bin", "b/x.bin"]
