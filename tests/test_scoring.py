@@ -330,6 +330,7 @@ def test_report_shows_both_averages_and_escapes_cells() -> None:
     assert (summary["avg_score"], summary["avg_score_v1"], summary["avg_score_v2"]) == (5, 25, 5)
     report = render_report(summary, results)
     assert "average score: 5.00 (v1 formula: 25.00, v2: 5.00)" in report
+    assert summary["per_repo"]["demo"]["avg_score_v1"] == 25 and "| demo | 2 | 0.0% | 5.00 | 25.00 | 5.00 |" in report
     row = next(line for line in report.splitlines() if "demo_task_001" in line)
     assert row.endswith("| wrong_answer | a\\|b\\nc |") and row.count(" | ") == 11
     assert "| 0.00 | 20.00 | 0.00 |" in row

@@ -65,6 +65,8 @@ def summarize(
             repo: {
                 "tasks": len(rs),
                 "avg_score": _avg([r.metrics.score_0_100 for r in rs]),
+                "avg_score_v1": _avg_known([r.metrics.score_v1 for r in rs]),
+                "avg_score_v2": _avg_known([r.metrics.score_v2 for r in rs]),
                 "success_rate": _avg([1.0 if r.metrics.success else 0.0 for r in rs]),
             }
             for repo, rs in sorted(per_repo.items())
@@ -95,11 +97,14 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
         "",
         "## Per repo",
         "",
-        "| repo | tasks | success rate | avg score |",
-        "|---|---:|---:|---:|",
+        "| repo | tasks | success rate | avg score | avg v1 | avg v2 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for repo, s in summary["per_repo"].items():
-        lines.append(f"| {_cell(repo)} | {s['tasks']} | {s['success_rate']:.1%} | {s['avg_score']:.2f} |")
+        lines.append(
+            f"| {_cell(repo)} | {s['tasks']} | {s['success_rate']:.1%} | {s['avg_score']:.2f} | "
+            f"{_num(s.get('avg_score_v1'))} | {_num(s.get('avg_score_v2'))} |"
+        )
     if summary["failure_reasons"]:
         lines += ["", "## Failure reasons", "", "| reason | tasks |", "|---|---:|"]
         lines += [f"| {_cell(k)} | {v} |" for k, v in sorted(summary["failure_reasons"].items())]
