@@ -21,6 +21,7 @@ import yaml
 from agentgym.errors import AgentGymError
 from agentgym.oracles.builtin import LICENSE_NAMES, iter_files
 from agentgym.oracles.registry import get_oracle, run_oracle_accepted
+from agentgym.scoring.checks import tie_message
 from agentgym.specs.task import OracleCall
 
 DEFAULT_ALLOWED = ["ls", "pwd", "cd", "cat", "head", "tail", "wc", "grep", "rg", "sed", "python", "python3", "pytest"]
@@ -405,16 +406,10 @@ def tie_warnings(tasks: list[dict[str, Any]], snapshot_root: Path) -> list[str]:
     for task in tasks:
         for out in task["outputs"]:
             call = OracleCall.model_validate(out["oracle"])
-            if out["type"] == "oracle_bool" or not hasattr(get_oracle(call.fn), "accepted_values"):
-                continue
-            accepted = run_oracle_accepted(call, snapshot_root)
-            if len(accepted) > 1:
-                shown = ", ".join(json.dumps(v.get("path", v) if isinstance(v, dict) else v) for v in accepted[:5])
-                more = f", … ({len(accepted) - 5} more)" if len(accepted) > 5 else ""
-                lines.append(
-                    f"warning: {task['id']}, output '{out['key']}': {call.fn} has {len(accepted)} equally right"
-                    f" answers ({shown}{more}); any of them passes"
-                )
+            if out["type"] != "oracle_bool" and hasattr(get_oracle(call.fn), "accepted_values"):
+                accepted = run_oracle_accepted(call, snapshot_root)
+                if len(accepted) > 1:
+                    lines.append(tie_message(task["id"], out["key"], call.fn, accepted))
     return lines
 
 

@@ -24,9 +24,11 @@ from agentgym.oracles import (
     ExpectedCache,
     clear_registry_cache,
     get_oracle,
+    has_snapshot_facts,
     known_oracles,
     run_oracle,
     run_oracle_accepted,
+    run_snapshot_facts,
     validate_call,
 )
 from agentgym.oracles import builtin as b
@@ -518,3 +520,21 @@ def test_cache_builtin_values_equal_direct_run(tree: Path, tmp_path: Path) -> No
     assert cache.path_for(snap, a) == cache.path_for(snap, z)
     with pytest.raises(OracleError, match="unknown oracle 'nope'"):
         cache.get_or_compute(snap, OracleCall(fn="nope"))
+
+
+def test_kv_oracle_splits_into_snapshot_facts_and_a_judge(tmp_path: Path) -> None:
+    pristine, final = tmp_path / "pristine", tmp_path / "final"
+    for root in (pristine, final):
+        write(root, "LICENSE.md", "x")
+        write(root, "a.py", "x")
+    write(final, "made_during_the_trial/x", "x")
+    write(final, "eval_artifacts/answer.md", "repo_id: demo\ntop_level_entries: 2\nhas_license: true\n")
+    oc = OracleCall(fn="answer_md_kv_matches", args=KV_ARGS)
+    assert has_snapshot_facts("answer_md_kv_matches") and not has_snapshot_facts("answer_md_contains")
+    facts = run_snapshot_facts(oc, pristine)
+    assert facts == {"top_level_entries": 2, "has_license": True}
+    assert run_oracle(oc, final, facts=facts) is True
+    assert run_oracle(oc, final) is False  # the final tree alone has 3 entries
+    assert (
+        run_snapshot_facts(OracleCall(fn="answer_md_contains", args={"path": "a", "must_contain": []}), final) is None
+    )

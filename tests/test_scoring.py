@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -291,8 +292,14 @@ def test_answer_md_oracles_read_bounded_and_in_tree(tmp_path: Path) -> None:
     os.mkfifo(md)
     assert evaluate_outputs([contains], [None], tmp_path).checks[0].ok is False  # not opened, no hang
     md.unlink()
+    os.mknod(md, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # a device node (/dev/zero's numbers): never opened
+    assert evaluate_outputs([contains], [None], tmp_path).checks[0].ok is False
+    md.unlink()
     md.symlink_to("/etc/hostname")
     assert evaluate_outputs([contains], [None], tmp_path).checks[0].ok is False
+    md.unlink()
+    md.write_text("a")
+    assert evaluate_outputs([contains], [None], tmp_path).checks[0].ok is True
 
 
 # ----------------------------------------------------------------------------------------------- report

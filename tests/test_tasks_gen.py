@@ -252,8 +252,8 @@ def test_tasks_generate_warns_about_a_largest_file_tie(tmp_path: Path) -> None:
     root = make_git_repo(tmp_path)
     warnings = tie_warnings(generate_l1_tasks("demo", root), root)
     assert warnings == [
-        "warning: demo_task_009, output 'largest_file': largest_file has 2 equally right answers "
-        '("data/big.csv", "data/same.csv"); any of them passes'
+        "warning: task demo_task_009, output 'largest_file': largest_file has 2 equally right answers on this "
+        'snapshot ("data/big.csv", "data/same.csv"); any of them passes'
     ]
     (root / "data" / "same.csv").write_text("a,b\n")
     assert tie_warnings(generate_l1_tasks("demo", root), root) == []

@@ -81,6 +81,14 @@ def _preview(values: list[Any]) -> str:
     return text + (f", … ({len(values) - _ACCEPTED_SHOWN} more)" if len(values) > _ACCEPTED_SHOWN else "")
 
 
+def tie_message(task_id: str, key: str, fn: str, accepted: list[Any]) -> str:
+    """The warning for an output with several right answers (a largest_file tie), for the task author."""
+    return (
+        f"warning: task {task_id}, output '{key}': {fn} has {len(accepted)} equally right answers on this "
+        f"snapshot ({_preview(accepted)}); any of them passes"
+    )
+
+
 def _check_type(task: TaskSpec, out: OutputSpec, exp: Expected, warn: Callable[[str], None]) -> OutputSpec:
     """A declared type must fit the oracle's value; a defaulted `str` that does not fit becomes `json` (v1)."""
     bad = [v for v in exp.answers() if not type_matches(out.type, v)]
@@ -105,10 +113,7 @@ def plan_expected(
             exp = cache.expected(snapshot, out.oracle)
             out = _check_type(task, out, exp, warn)
             if len(exp.accepted) > 1:
-                warn(
-                    f"warning: task {task.id}, output '{out.key}': {out.oracle.fn} has {len(exp.accepted)} equally"
-                    f" right answers on this snapshot ({_preview(exp.accepted)}); any of them passes"
-                )
+                warn(tie_message(task.id, out.key, out.oracle.fn, exp.accepted))
         outputs.append(out)
         expected.append(exp)
     return outputs, expected
