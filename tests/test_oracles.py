@@ -538,3 +538,17 @@ def test_kv_oracle_splits_into_snapshot_facts_and_a_judge(tmp_path: Path) -> Non
     assert (
         run_snapshot_facts(OracleCall(fn="answer_md_contains", args={"path": "a", "must_contain": []}), final) is None
     )
+
+
+def test_kv_lines_of_hostile_shape_parse_linearly_and_correctly() -> None:
+    # The old pattern `:\s*(.*?)\s*$` backtracked quadratically: this line took many minutes; now it is instant.
+    spaces = " " * 200_000
+    assert b.parse_kv_lines(f"Top_Level_Entries:{spaces}x{spaces}y{spaces}\n# c\n") == {
+        "top_level_entries": f"x{spaces}y"
+    }
+    assert b.parse_kv_lines("repo_id :\t demo \t\nhas_license:\n") == {"repo_id": "demo", "has_license": ""}
+
+
+def test_kv_entry_count_of_thousands_of_digits_is_wrong_not_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "eval_artifacts/answer.md", f"repo_id: demo\ntop_level_entries: {'9' * 5000}\nhas_license: no\n")
+    assert call("answer_md_kv_matches", tmp_path, **KV_ARGS) is False

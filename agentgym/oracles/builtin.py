@@ -35,8 +35,9 @@ from agentgym.oracles.agentfile import MAX_AGENT_FILE_BYTES, human_size, read_ag
 LICENSE_NAMES = ("LICENSE", "LICENSE.md")
 _TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "n", "0"})
-_KV_LINE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*:\s*(.*?)\s*$")
+_KV_LINE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*:(.*)$")  # value stripped in Python: no backtracking
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
+_MAX_INT_TEXT = 40  # longer digit runs are wrong anyway, and int() of 5,000 digits raises
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -285,7 +286,7 @@ def parse_kv_lines(text: str) -> dict[str, str]:
             continue
         match = _KV_LINE.match(raw)
         if match:
-            pairs[match.group(1).lower()] = match.group(2)
+            pairs[match.group(1).lower()] = match.group(2).strip()
     return pairs
 
 
@@ -324,7 +325,7 @@ def _kv_judge(
     if pairs.get("repo_id") != repo_id:
         return False
     entries = pairs.get("top_level_entries", "")
-    if not _INT_TEXT.match(entries) or int(entries) != facts.get("top_level_entries"):
+    if len(entries) > _MAX_INT_TEXT or not _INT_TEXT.match(entries) or int(entries) != facts.get("top_level_entries"):
         return False
     claimed = _parse_bool_word(pairs.get("has_license", ""))
     return claimed is not None and claimed == facts.get("has_license")
