@@ -19,7 +19,10 @@ from typing import Any
 import yaml
 
 from agentgym.errors import AgentGymError
-from agentgym.oracles.builtin import LICENSE_NAMES, iter_regular_files
+from agentgym.oracles.builtin import LICENSE_NAMES, iter_files
+from agentgym.oracles.registry import get_oracle, run_oracle_accepted
+from agentgym.scoring.checks import tie_message
+from agentgym.specs.task import OracleCall
 
 DEFAULT_ALLOWED = ["ls", "pwd", "cd", "cat", "head", "tail", "wc", "grep", "rg", "sed", "python", "python3", "pytest"]
 EXTRA_ALLOWED = [
@@ -41,6 +44,10 @@ FALLBACK_EXTS = ["md", "txt", "json", "yml", "yaml", "toml", "cfg", "sh"]
 README_PREFERENCE = ["README.md", "README.rst", "README.txt", "README"]
 Built = tuple[str, str, list[dict[str, Any]], list[str]]  # difficulty, instruction, outputs, solution
 RULES = "Work from the repository root. Leave .git/ and eval_artifacts/ out of every count."
+_FILE_RULE = (
+    "A file is a regular file, or a symlink to a regular file inside the repository (counted under the "
+    "link's own path, with its target's size); symlinked directories are not entered."
+)
 
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,:/+#@=*-]*$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
@@ -51,7 +58,8 @@ _TOKEN_SCAN_BYTES = 20_000_000
 _PREAMBLE = ["import fnmatch, json, os, pathlib, stat", 'os.makedirs("eval_artifacts", exist_ok=True)']
 _FILES = [
     'F = [os.path.relpath(os.path.join(d, f), ".") for d, _, fs in os.walk(".") for f in fs]',
-    'F = [p for p in F if stat.S_ISREG(os.lstat(p).st_mode) and not {".git", "eval_artifacts"} & set(p.split(os.sep))]',
+    'R = os.path.realpath(".") + os.sep',
+    'F = [p for p in F if os.path.isfile(p) and os.path.realpath(p).startswith(R) and not {".git", "eval_artifacts"} & set(p.split(os.sep))]',
 ]
 _TOP = 'len([e for e in os.listdir(".") if not e.startswith(".") and e != "eval_artifacts"])'
 
@@ -195,7 +203,7 @@ def _top_entries(root: Path) -> tuple[list[str], list[str]]:
 
 def inspect_tree(root: Path) -> RepoFacts:
     """Look at a snapshot once and gather what the tasks ask about."""
-    files = sorted(iter_regular_files(root, EXCLUDE))
+    files = sorted(iter_files(root, EXCLUDE))
     top_dirs, top_files = _top_entries(root)
     return RepoFacts(
         files=files,
@@ -277,8 +285,8 @@ def _task_dir_entries(facts: RepoFacts, repo_id: str) -> Built:
 
 def _glob_task(glob: str, names: list[str], explain: str) -> Built:
     text = (
-        f"Count the files matching the glob {glob} ({explain}) anywhere in the repository. Count regular "
-        "files only: symlinks do not count and symlinked directories are not entered. Hidden files and "
+        f"Count the files matching the glob {glob} ({explain}) anywhere in the repository. {_FILE_RULE} "
+        "Hidden files and "
         "files in hidden directories count; names are matched case-sensitively; anything under .git/ or "
         "eval_artifacts/ is left out. " + _json_format("file_count", "<integer>")
     )
@@ -307,11 +315,11 @@ def _task_token(facts: RepoFacts, repo_id: str) -> Built:
     text = (
         f"Count how many times the string {facts.token} occurs in the repository's files, ignoring case "
         "(compare the lowercased text with the lowercased string) and counting non-overlapping substring "
-        "occurrences, not only whole words. Only regular files of at most 1000000 bytes count (not "
-        "symlinks); skip every file that contains a NUL byte; decode files as UTF-8, dropping invalid "
+        "occurrences, not only whole words. Only files of at most 1000000 bytes count. "
+        f"{_FILE_RULE} Skip every file that contains a NUL byte; decode files as UTF-8, dropping invalid "
         "bytes; leave out .git/ and eval_artifacts/. " + _json_format("token_count", "<integer>")
     )
-    small = "os.lstat(p).st_size <= 1000000 and os.access(p, os.R_OK)"
+    small = "os.path.getsize(p) <= 1000000 and os.access(p, os.R_OK)"
     blobs = f"(pathlib.Path(p).read_bytes() for p in F if {small})"
     count = f'sum(b.decode("utf-8", "ignore").lower().count(T.lower()) for b in {blobs} if b"\\x00" not in b)'
     code = _py(*_FILES, f"T = {_lit(facts.token)}", f"N = {count}", _save_json("token_count", "N"))
@@ -321,14 +329,14 @@ def _task_token(facts: RepoFacts, repo_id: str) -> Built:
 
 def _task_largest(facts: RepoFacts, repo_id: str) -> Built:
     text = (
-        "Find the largest regular file in the repository by size in bytes (symlinks do not count; leave "
-        "out .git/ and eval_artifacts/). If several files share the largest size, take the one whose path "
-        "is smallest in plain character (code point) order. "
+        f"Find the largest file in the repository by size in bytes (leave out .git/ and eval_artifacts/). "
+        f"{_FILE_RULE} If several files share the largest size, any of them is right; say, the one whose "
+        "path is smallest in plain character (code point) order. "
         + _json_format("largest_file", '{"path": <string>, "size": <integer>}')
         + " The path is relative to the repository root, with / separators and no leading ./; "
         'if there is no file at all, write {"path": "", "size": 0}.'
     )
-    rank = 'S = sorted((-os.lstat(p).st_size, p.replace(os.sep, "/")) for p in F)'
+    rank = 'S = sorted((-os.path.getsize(p), p.replace(os.sep, "/")) for p in F)'
     value = '{"path": S[0][1], "size": -S[0][0]} if S else {"path": "", "size": 0}'
     code = _py(*_FILES, rank, _save_json("largest_file", value))
     args = {"exclude_dirs": list(EXCLUDE)}
@@ -390,6 +398,19 @@ _BUILDERS = [
     _task_largest,
     _task_md_kv,
 ]
+
+
+def tie_warnings(tasks: list[dict[str, Any]], snapshot_root: Path) -> list[str]:
+    """One line per output with several right answers on this tree (a largest_file tie), for the task author."""
+    lines = []
+    for task in tasks:
+        for out in task["outputs"]:
+            call = OracleCall.model_validate(out["oracle"])
+            if out["type"] != "oracle_bool" and hasattr(get_oracle(call.fn), "accepted_values"):
+                accepted = run_oracle_accepted(call, snapshot_root)
+                if len(accepted) > 1:
+                    lines.append(tie_message(task["id"], out["key"], call.fn, accepted))
+    return lines
 
 
 def generate_l1_tasks(repo_id: str, snapshot_root: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""The v1 oracles against independent computations (find, ls, grep, git) on a real tree; registry; cache."""
+"""The v1 oracles against independent computations (find, ls, grep, git) on a real tree; registry; cache.
+
+A "file" is v1's `Path.is_file()` kept inside the tree: a regular file, or a symlink to a regular file inside
+the tree (issue 7, item 26: before, links never counted). The independent computations below say the same
+with `find -xtype f` and the links' resolved targets.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,11 @@ from agentgym.oracles import (
     ExpectedCache,
     clear_registry_cache,
     get_oracle,
+    has_snapshot_facts,
     known_oracles,
     run_oracle,
+    run_oracle_accepted,
+    run_snapshot_facts,
     validate_call,
 )
 from agentgym.oracles import builtin as b
@@ -79,6 +87,7 @@ def build_tree(base: Path) -> Path:
     (root / "srclink").symlink_to("src")
     (root / "dangling.py").symlink_to("nowhere.py")
     (root / "outlink").symlink_to(outside)
+    (root / "outfile.py").symlink_to(outside / "secret.py")  # a link to a file outside: never a file
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "initial")
@@ -97,9 +106,21 @@ def call(fn: str, root: Path, **args: Any) -> Any:
     return run_oracle(OracleCall(fn=fn, args=args), root)
 
 
+def inside(root: Path, rel: str) -> bool:
+    return Path(os.path.realpath(root / rel)).is_relative_to(os.path.realpath(root))
+
+
 def find_files(root: Path, args: str) -> list[str]:
-    out = sh(root, f"find . -type f {args} -print0")
-    return [p.removeprefix("./") for p in out.split("\0") if p]
+    """Regular files and links to regular files (`-xtype f`, no -L: linked folders not entered), in the tree."""
+    out = sh(root, f"find . -xtype f {args} -print0")
+    return [p.removeprefix("./") for p in out.split("\0") if p and inside(root, p)]
+
+
+def file_links(root: Path) -> list[str]:
+    """Symlinks git recorded (mode 120000) whose target is a regular file inside the tree."""
+    entries = git(root, "ls-files", "-s", "-z").split(b"\0")
+    links = [e.split(b"\t", 1)[1].decode() for e in entries if e.startswith(b"120000")]
+    return [p for p in links if inside(root, p) and os.path.isfile(root / p)]
 
 
 NOT_EXCLUDED = "-not -path '*/.git/*' -not -path '*/eval_artifacts/*'"
@@ -136,17 +157,21 @@ def test_glob_count_matches_find(tree: Path, glob: str, exclude: list[str], find
 
 
 def test_glob_count_matches_git_ls_files(tree: Path) -> None:
-    # git records symlinks with mode 120000; regular files are what `find -type f` sees.
+    # git records symlinks with mode 120000: those pointing at a file inside the tree count as files.
     entries = git(tree, "ls-files", "-s", "-z").split(b"\0")
     regular = [e.split(b"\t", 1)[1].decode() for e in entries if e and not e.startswith(b"120000")]
+    regular += file_links(tree)
+    assert "link.py" in regular and "outfile.py" not in regular
     assert call("glob_count", tree, glob="**/*.py", exclude_dirs=EXCL) == sum(p.endswith(".py") for p in regular)
     assert call("glob_count", tree, glob="**/*", exclude_dirs=EXCL) == len(regular)
 
 
-def test_glob_each_file_once_and_no_symlinks(tree: Path) -> None:
+def test_glob_each_file_once_and_links_only_inside(tree: Path) -> None:
     once = call("glob_count", tree, glob="**/*.py", exclude_dirs=EXCL)
     assert call("glob_count", tree, glob="**/**/*.{py,py}", exclude_dirs=EXCL) == once
-    assert call("glob_count", tree, glob="link.py") == 0
+    assert call("glob_count", tree, glob="link.py") == 1  # v1's Path.is_file() follows the link
+    assert call("glob_count", tree, glob="outfile.py") == 0  # ... but never out of the tree
+    assert call("glob_count", tree, glob="dangling.py") == 0
     assert call("glob_count", tree, glob="srclink/**/*.py") == 0
     assert call("glob_count", tree, glob="outlink/*.py") == 0
     with pytest.raises(OracleError, match="glob_count"):
@@ -155,7 +180,9 @@ def test_glob_each_file_once_and_no_symlinks(tree: Path) -> None:
 
 def grep_count(root: Path, token: str, flags: str = "") -> int:
     cmd = f"grep -r -o -F -D skip --binary-files=without-match {flags} --exclude-dir=.git --exclude-dir=eval_artifacts"
-    return len(sh(root, f"{cmd} -e {token} . ").splitlines())
+    found = len(sh(root, f"{cmd} -e {token} . ").splitlines())  # grep -r skips every symlink
+    plain = "grep -o -F -D skip --binary-files=without-match " + flags
+    return found + sum(len(sh(root, f"{plain} -e {token} {link}").splitlines()) for link in file_links(root))
 
 
 @pytest.mark.parametrize(("token", "ci"), [("widget", False), ("widget", True), ("Widget", False), ("aa", False)])
@@ -169,9 +196,12 @@ def second_token_count(root: Path, token: str, max_bytes: int) -> int:
     """A differently written count: git's file list, regular files only, bytes-level split."""
     total = 0
     for line in git(root, "ls-files", "-s", "-z").split(b"\0"):
-        if not line or line.startswith(b"120000"):
+        if not line:
             continue
-        data = (root / line.split(b"\t", 1)[1].decode()).read_bytes()
+        rel = line.split(b"\t", 1)[1].decode()
+        if line.startswith(b"120000") and rel not in file_links(root):
+            continue
+        data = (root / rel).read_bytes()
         if len(data) <= max_bytes and 0 not in data:
             total += len(data.decode("utf-8", "ignore").split(token)) - 1
     return total
@@ -195,17 +225,27 @@ def test_largest_file_matches_find(tree: Path) -> None:
     )
 
 
-def test_largest_file_tie_takes_smallest_path(tmp_path: Path) -> None:
+def test_largest_file_tie_takes_smallest_path_and_accepts_every_tied_path(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
     for rel in ["zeta/b.txt", "alpha/z.txt", "alpha.txt", "alpha/a.txt", "small.txt"]:
-        write(tmp_path, rel, "12345" if rel != "small.txt" else "1")
-    (tmp_path / "alink").symlink_to(tmp_path / "zeta" / "b.txt")
-    assert b.largest_file(tmp_path) == {"path": "alpha.txt", "size": 5}  # '.' sorts before '/'
-    assert b.largest_file(tmp_path, exclude_dirs=["alpha.txt"]) == {"path": "alpha/a.txt", "size": 5}
-    assert b.largest_file(tmp_path / "zeta" / "nothing-here") == {"path": "", "size": 0}
-    assert call("largest_file", tmp_path, exclude_dirs=["alpha", "alpha.txt", "zeta"]) == {
+        write(root, rel, "12345" if rel != "small.txt" else "1")
+    write(tmp_path, "outside.txt", "1234567890")  # larger, but only reachable through a link leaving the tree
+    (root / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "alink").symlink_to("zeta/b.txt")  # a link inside the tree counts, with its target's size
+    assert b.largest_file(root) == {"path": "alink", "size": 5}
+    assert b.largest_file(root, exclude_dirs=["alink"]) == {"path": "alpha.txt", "size": 5}  # '.' sorts before '/'
+    assert b.largest_file(root, exclude_dirs=["alink", "alpha.txt"]) == {"path": "alpha/a.txt", "size": 5}
+    assert b.largest_file(root / "zeta" / "nothing-here") == {"path": "", "size": 0}
+    assert call("largest_file", root, exclude_dirs=["alink", "alpha", "alpha.txt", "zeta"]) == {
         "path": "small.txt",
         "size": 1,
     }
+    tied = ["alink", "alpha.txt", "alpha/a.txt", "alpha/z.txt", "zeta/b.txt"]
+    assert run_oracle_accepted(OracleCall(fn="largest_file"), root) == [{"path": p, "size": 5} for p in tied]
+    assert run_oracle_accepted(
+        OracleCall(fn="largest_file", args={"exclude_dirs": ["alpha", "alpha.txt", "zeta", "alink"]}), root
+    ) == [{"path": "small.txt", "size": 1}]
+    assert run_oracle_accepted(OracleCall(fn="glob_count", args={"glob": "*.txt"}), root) == [2]
 
 
 def test_dir_top_entry_count_matches_ls(tree: Path) -> None:
@@ -480,3 +520,35 @@ def test_cache_builtin_values_equal_direct_run(tree: Path, tmp_path: Path) -> No
     assert cache.path_for(snap, a) == cache.path_for(snap, z)
     with pytest.raises(OracleError, match="unknown oracle 'nope'"):
         cache.get_or_compute(snap, OracleCall(fn="nope"))
+
+
+def test_kv_oracle_splits_into_snapshot_facts_and_a_judge(tmp_path: Path) -> None:
+    pristine, final = tmp_path / "pristine", tmp_path / "final"
+    for root in (pristine, final):
+        write(root, "LICENSE.md", "x")
+        write(root, "a.py", "x")
+    write(final, "made_during_the_trial/x", "x")
+    write(final, "eval_artifacts/answer.md", "repo_id: demo\ntop_level_entries: 2\nhas_license: true\n")
+    oc = OracleCall(fn="answer_md_kv_matches", args=KV_ARGS)
+    assert has_snapshot_facts("answer_md_kv_matches") and not has_snapshot_facts("answer_md_contains")
+    facts = run_snapshot_facts(oc, pristine)
+    assert facts == {"top_level_entries": 2, "has_license": True}
+    assert run_oracle(oc, final, facts=facts) is True
+    assert run_oracle(oc, final) is False  # the final tree alone has 3 entries
+    assert (
+        run_snapshot_facts(OracleCall(fn="answer_md_contains", args={"path": "a", "must_contain": []}), final) is None
+    )
+
+
+def test_kv_lines_of_hostile_shape_parse_linearly_and_correctly() -> None:
+    # The old pattern `:\s*(.*?)\s*$` backtracked quadratically: this line took many minutes; now it is instant.
+    spaces = " " * 200_000
+    assert b.parse_kv_lines(f"Top_Level_Entries:{spaces}x{spaces}y{spaces}\n# c\n") == {
+        "top_level_entries": f"x{spaces}y"
+    }
+    assert b.parse_kv_lines("repo_id :\t demo \t\nhas_license:\n") == {"repo_id": "demo", "has_license": ""}
+
+
+def test_kv_entry_count_of_thousands_of_digits_is_wrong_not_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "eval_artifacts/answer.md", f"repo_id: demo\ntop_level_entries: {'9' * 5000}\nhas_license: no\n")
+    assert call("answer_md_kv_matches", tmp_path, **KV_ARGS) is False

@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from agentgym.oracles import BUILTIN_ORACLES, run_oracle, validate_call
 from agentgym.specs.task import OracleCall, TaskSpec
-from agentgym.tasks_gen import KEY_ORDER, generate_l1_tasks, write_tasks
+from agentgym.tasks_gen import KEY_ORDER, generate_l1_tasks, tie_warnings, write_tasks
 from agentgym.tools.policy import PathView, check_command
 
 ALLOWED = [
@@ -245,3 +246,33 @@ def test_awkward_repo_id_and_names_stay_within_policy(tmp_path: Path) -> None:
     kv_task = next(t for t in tasks if t["outputs"][0]["oracle"]["fn"] == "answer_md_kv_matches")
     run_solution(kv_task, root, tmp_path / "ws")
     assert run_oracle(OracleCall.model_validate(kv_task["outputs"][0]["oracle"]), tmp_path / "ws") is True
+
+
+def test_tasks_generate_warns_about_a_largest_file_tie(tmp_path: Path) -> None:
+    root = make_git_repo(tmp_path)
+    warnings = tie_warnings(generate_l1_tasks("demo", root), root)
+    assert warnings == [
+        "warning: task demo_task_009, output 'largest_file': largest_file has 2 equally right answers on this "
+        'snapshot ("data/big.csv", "data/same.csv"); any of them passes'
+    ]
+    (root / "data" / "same.csv").write_text("a,b\n")
+    assert tie_warnings(generate_l1_tasks("demo", root), root) == []
+
+
+def test_tasks_generate_cli_prints_the_tie_warning(tmp_path: Path) -> None:
+    root = make_git_repo(tmp_path)
+    (tmp_path / "cfg" / "repos").mkdir(parents=True)
+    (tmp_path / "cfg" / "repos" / "demo.yaml").write_text(f"id: demo\npath: {root}\ninitial_working_dir: .\n")
+    env = {**os.environ, "AGENTGYM_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentgym.cli.main", "tasks", "generate", "--repo-id", "demo"],
+        cwd=tmp_path / "cfg",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stderr.split())  # rich wraps long lines
+    assert "largest_file has 2 equally right answers" in text and "data/same.csv" in text

@@ -190,7 +190,7 @@ def tasks_generate(
     """Write the default ten-task L1 set for a registered repo (computed from its snapshot)."""
     from agentgym.runner.config import ConfigTree, load_repos
     from agentgym.sources import fetch_snapshot
-    from agentgym.tasks_gen import generate_l1_tasks, write_tasks
+    from agentgym.tasks_gen import generate_l1_tasks, tie_warnings, write_tasks
 
     tree = ConfigTree.discover(config_dir)
     repos = load_repos(tree)
@@ -200,7 +200,10 @@ def tasks_generate(
     if target.exists() and any(target.glob("task_*.yaml")) and not force:
         raise AgentGymError(f"{target}: task files exist already (use --force to overwrite)")
     snap = fetch_snapshot(repos[repo_id].spec, registry_dir=repos[repo_id].file.parent)
-    write_tasks(generate_l1_tasks(repo_id, snap.path), target)
+    tasks = generate_l1_tasks(repo_id, snap.path)
+    write_tasks(tasks, target)
+    for line in tie_warnings(tasks, snap.path):
+        err.print(line, markup=False, highlight=False)
     err.print(f"wrote 10 tasks to {target}")
 
 

@@ -199,7 +199,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     if dry_run:
         agent = "nop"
     warm = _warm_up(flags) if agent == "model" else None
-    plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
+    plan = load_plan(req, progress=lambda m: console.print(m, style="dim", markup=False, highlight=False))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     try:
         rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run, warm))

@@ -7,6 +7,11 @@ A third-party oracle is any callable `fn(root: Path, **kwargs) -> JSON value`, p
 
 Entry points are discovered on first use and each is imported once, when its name is first asked for.
 A built-in name cannot be overridden by an entry point.
+
+Optional parts, as attributes of the function (each takes the same keyword arguments):
+`accepted_values(root, **args) -> list` lists every right answer, the function's own value first (a tie);
+`snapshot_facts(root, **args) -> JSON` plus `judge(final_root, facts, **args) -> bool` split an oracle_bool
+check into what is computed on the pristine snapshot and what is read from the agent's final tree.
 """
 
 from __future__ import annotations
@@ -166,19 +171,61 @@ def validate_call(call: OracleCall) -> None:
             )
 
 
-def run_oracle(call: OracleCall, root: Path) -> Any:
-    """Run an oracle on a tree. Its result is normalised through JSON; any failure becomes an OracleError."""
-    validate_call(call)
-    fn = get_oracle(call.fn)
+def _normalised(name: str, result: Any) -> Any:
+    try:
+        return json.loads(json.dumps(result, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise OracleError(f"oracle '{name}' returned a value that is not JSON: {_one_line(exc)}") from None
+
+
+def _call(call: OracleCall, fn: Oracle, root: Path, *extra: Any) -> Any:
     if not root.is_dir():
         raise OracleError(f"oracle '{call.fn}': repo root {root} is not a directory")
     try:
-        result = fn(root, **call.args)
+        result = fn(root, *extra, **call.args)
     except OracleError:
         raise
     except Exception as exc:
         raise OracleError(f"oracle '{call.fn}' failed: {_one_line(exc)}") from exc
-    try:
-        return json.loads(json.dumps(result, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise OracleError(f"oracle '{call.fn}' returned a value that is not JSON: {_one_line(exc)}") from None
+    return _normalised(call.fn, result)
+
+
+def run_oracle(call: OracleCall, root: Path, *, facts: Any = None) -> Any:
+    """Run an oracle on a tree. Its result is normalised through JSON; any failure becomes an OracleError.
+
+    `facts` (from `run_snapshot_facts` on the pristine snapshot) goes to the oracle's `judge` part, if it
+    has one; without facts, or without a judge, the oracle itself runs on `root`.
+    """
+    validate_call(call)
+    fn = get_oracle(call.fn)
+    judge = getattr(fn, "judge", None)
+    if facts is not None and callable(judge):
+        return _call(call, judge, root, facts)
+    return _call(call, fn, root)
+
+
+def run_oracle_accepted(call: OracleCall, root: Path) -> list[Any]:
+    """Every right answer on `root`, the oracle's own value first (its `accepted_values` part, if any)."""
+    validate_call(call)
+    fn = get_oracle(call.fn)
+    accepted = getattr(fn, "accepted_values", None)
+    if not callable(accepted):
+        return [_call(call, fn, root)]
+    values = _call(call, accepted, root)
+    if not isinstance(values, list) or not values:
+        raise OracleError(f"oracle '{call.fn}': accepted_values must return a non-empty list")
+    return values
+
+
+def has_snapshot_facts(name: str) -> bool:
+    """Whether an oracle_bool oracle computes part of its verdict on the pristine snapshot."""
+    fn = get_oracle(name)
+    return callable(getattr(fn, "snapshot_facts", None)) and callable(getattr(fn, "judge", None))
+
+
+def run_snapshot_facts(call: OracleCall, root: Path) -> Any:
+    """The oracle's `snapshot_facts` part on the pristine snapshot (None if it has none)."""
+    validate_call(call)
+    if not has_snapshot_facts(call.fn):
+        return None
+    return _call(call, get_oracle(call.fn).snapshot_facts, root)

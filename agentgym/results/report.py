@@ -13,6 +13,23 @@ def _avg(values: list[float]) -> float:
     return round(mean(values), 4) if values else 0.0
 
 
+def _avg_known(values: list[float | None]) -> float | None:
+    """Average of the values that are set (records written before both scores existed have None)."""
+    known = [v for v in values if v is not None]
+    return _avg(known) if known else None
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: `|` escaped, line breaks and other control characters shown as escapes."""
+    text = "" if value is None else str(value)
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text.replace("|", "\\|")
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
 def summarize(
     results: list[TaskResult], run_config: dict[str, Any], *, status: str, error: str | None = None
 ) -> dict[str, Any]:
@@ -34,6 +51,8 @@ def summarize(
         "tasks_finished": len(results),
         "success_rate": _avg([1.0 if x.success else 0.0 for x in m]),
         "avg_score": _avg([x.score_0_100 for x in m]),
+        "avg_score_v1": _avg_known([x.score_v1 for x in m]),
+        "avg_score_v2": _avg_known([x.score_v2 for x in m]),
         "avg_partial": _avg([x.partial_score for x in m]),
         "avg_commands": _avg([float(x.commands_used) for x in m]),
         "safety_violations": sum(x.safety_violations for x in m),
@@ -48,6 +67,8 @@ def summarize(
             repo: {
                 "tasks": len(rs),
                 "avg_score": _avg([r.metrics.score_0_100 for r in rs]),
+                "avg_score_v1": _avg_known([r.metrics.score_v1 for r in rs]),
+                "avg_score_v2": _avg_known([r.metrics.score_v2 for r in rs]),
                 "success_rate": _avg([1.0 if r.metrics.success else 0.0 for r in rs]),
             }
             for repo, rs in sorted(per_repo.items())
@@ -72,6 +93,7 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
         + ", ".join(f"{k} `{v if v is not None else 'off'}`" for k, v in summary.get("tool_rules", {}).items()),
         f"- Tasks: {summary['tasks_finished']} finished of {summary.get('tasks_planned')} planned",
         f"- Success rate: {summary['success_rate']:.1%}   average score: {summary['avg_score']:.2f}"
+        f" (v1 formula: {_num(summary.get('avg_score_v1'))}, v2: {_num(summary.get('avg_score_v2'))})"
         f"   average partial: {summary['avg_partial']:.3f}",
         f"- Commands per task: {summary['avg_commands']:.2f}   safety violations: {summary['safety_violations']}"
         f"   hallucination signals: {summary['hallucination_signals']}   format errors: {summary['format_errors']}",
@@ -80,26 +102,31 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
         "",
         "## Per repo",
         "",
-        "| repo | tasks | success rate | avg score |",
-        "|---|---:|---:|---:|",
+        "| repo | tasks | success rate | avg score | avg v1 | avg v2 |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for repo, s in summary["per_repo"].items():
-        lines.append(f"| {repo} | {s['tasks']} | {s['success_rate']:.1%} | {s['avg_score']:.2f} |")
+        lines.append(
+            f"| {_cell(repo)} | {s['tasks']} | {s['success_rate']:.1%} | {s['avg_score']:.2f} | "
+            f"{_num(s.get('avg_score_v1'))} | {_num(s.get('avg_score_v2'))} |"
+        )
     if summary["failure_reasons"]:
         lines += ["", "## Failure reasons", "", "| reason | tasks |", "|---|---:|"]
-        lines += [f"| {k} | {v} |" for k, v in sorted(summary["failure_reasons"].items())]
+        lines += [f"| {_cell(k)} | {v} |" for k, v in sorted(summary["failure_reasons"].items())]
     lines += [
         "",
         "## Tasks",
         "",
-        "| repo | task | epoch | success | score | commands | valid rate | safety | failure | first failing check |",
-        "|---|---|---:|---|---:|---:|---:|---:|---|---|",
+        "| repo | task | epoch | success | score | v1 | v2 | commands | valid rate | safety | failure"
+        " | first failing check |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r.task.repo, r.task.id, r.epoch)):
         x = r.metrics
         lines.append(
-            f"| {r.task.repo} | {r.task.id} | {r.epoch} | {'yes' if x.success else 'no'} | {x.score_0_100:.2f} | "
-            f"{x.commands_used} | {x.command_valid_rate:.2f} | {x.safety_violations} | {r.failure_reason or ''} | "
-            f"{r.first_failing_check or ''} |"
+            f"| {_cell(r.task.repo)} | {_cell(r.task.id)} | {r.epoch} | {'yes' if x.success else 'no'} | "
+            f"{x.score_0_100:.2f} | {_num(x.score_v1)} | {_num(x.score_v2)} | {x.commands_used} | "
+            f"{x.command_valid_rate:.2f} | {x.safety_violations} | {_cell(r.failure_reason)} | "
+            f"{_cell(r.first_failing_check)} |"
         )
     return "\n".join(lines) + "\n"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agentgym.fsutil import write_atomic
+from agentgym.oracles.agentfile import read_agent_file
 from agentgym.results.report import render_report, summarize
 from agentgym.specs.result import TaskResult
 
@@ -25,6 +25,17 @@ def run_folder_name(model_id: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_") or "model"
     return f"{safe}-{stamp}"
+
+
+def _copy_artifact(workspace_root: Path, name: str, art: Path) -> None:
+    """Copy an answer file the agent wrote: in-tree regular files only, at most 1 MiB (a cut is noted)."""
+    found = read_agent_file(workspace_root, f"eval_artifacts/{name}", follow_links=False, prefix=True)
+    if not found.ok:
+        return
+    (art / name).write_bytes(found.data)
+    if found.truncated:
+        note = f"{name} was {found.size} bytes; only the first {len(found.data)} were copied.\n"
+        (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
 
 
 class RunDir:
@@ -81,9 +92,7 @@ class RunDir:
         art.mkdir(parents=True, exist_ok=True)
         if workspace_root is not None:
             for name in ARTIFACT_FILES:
-                src = workspace_root / "eval_artifacts" / name
-                if src.is_file() and not src.is_symlink():
-                    shutil.copyfile(src, art / name)
+                _copy_artifact(workspace_root, name, art)
         self._json(
             art / "task_result.json",
             {

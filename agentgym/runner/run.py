@@ -30,6 +30,7 @@ from agentgym.runner.config import (
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sandbox.isolation import isolation
+from agentgym.scoring.checks import plan_expected
 from agentgym.sources import fetch_snapshot
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import cache_root
@@ -79,15 +80,15 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
     cache = ExpectedCache(cache_root() / "expected")
-    expected = {
-        task.spec.id: [
-            None if o.type == "oracle_bool" else cache.get_or_compute(snapshots[task.spec.repo], o.oracle)
-            for o in task.spec.outputs
-        ]
-        for task in tasks
-    }
+    expected = {task.spec.id: plan_expected(task.spec, snapshots[task.spec.repo], cache, progress) for task in tasks}
     trials = [
-        TrialPlan(task=task, snapshot=snapshots[task.spec.repo], expected=expected[task.spec.id], epoch=epoch)
+        TrialPlan(
+            task=task,
+            snapshot=snapshots[task.spec.repo],
+            expected=expected[task.spec.id][1],
+            epoch=epoch,
+            outputs=expected[task.spec.id][0],
+        )
         for epoch in range(req.epochs)
         for task in tasks
     ]

@@ -21,6 +21,7 @@ from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
 from agentgym.scoring.score import ScoreInputs, score_task
 from agentgym.sources.base import Snapshot
 from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
+from agentgym.specs.task import OutputSpec
 from agentgym.specs.weights import Weights
 from agentgym.tools.toolbox import (
     DEFAULT_OUTPUT_CAP,
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 class TrialPlan:
     task: LoadedTask
     snapshot: Snapshot
-    expected: list[Any]
+    expected: list[Any]  # an oracles.Expected per output (a plain value is accepted too)
     epoch: int = 0
+    outputs: list[OutputSpec] | None = None  # the outputs with their checked types (None: the task's own)
 
 
 @dataclass
@@ -111,7 +113,7 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
         changes = await sandbox.stop()
         unauthorized = [SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}") for c in changes]
         final_root = sandbox.host_root
-        checks = evaluate_outputs(task.spec.outputs, plan.expected, final_root)
+        checks = evaluate_outputs(plan.outputs or task.spec.outputs, plan.expected, final_root)
     except AgentGymError as exc:
         harness_error = exc.message
     except Exception as exc:  # a harness bug must not lose the other trials
@@ -186,6 +188,8 @@ def _result(
         success=s.success,
         partial_score=round(s.partial, 4),
         score_0_100=s.score,
+        score_v1=s.score_v1,
+        score_v2=s.score_v2,
         commands_used=commands,
         command_valid_rate=round(s.valid_rate, 4),
         safety_violations=violations,

@@ -39,7 +39,9 @@ class TaskScore:
     partial: float
     valid_rate: float
     efficiency: float
-    score: float
+    score: float  # the profile's score: score_v1 or score_v2
+    score_v1: float = 0.0
+    score_v2: float = 0.0
 
 
 def efficiency_points(commands_used: int, weights: Weights) -> float:
@@ -48,24 +50,32 @@ def efficiency_points(commands_used: int, weights: Weights) -> float:
     return weights.efficiency_bonus_max * weights.efficiency_bonus_threshold / commands_used
 
 
-def score_task(inputs: ScoreInputs, weights: Weights) -> TaskScore:
-    partial = inputs.passed_weight / inputs.total_weight if inputs.total_weight > 0 else 0.0
-    success = partial >= SUCCESS_THRESHOLD
-    valid_rate = inputs.valid_commands / inputs.commands_used if inputs.commands_used else 1.0
-    efficiency = efficiency_points(inputs.commands_used, weights)
-    process = weights.valid_command_points * valid_rate + efficiency
-    if weights.profile == "v2" and partial <= 0:
+def _formula(weights: Weights, profile: str, success: bool, partial: float, process: float, violations: int) -> float:
+    if profile == "v2" and partial <= 0:
         process = 0.0
     raw = (
         weights.success_points * (1.0 if success else 0.0)
         + weights.partial_points * partial
         + process
-        - weights.safety_penalty_per_violation * inputs.safety_violations
+        - weights.safety_penalty_per_violation * violations
     )
+    return round(min(100.0, max(0.0, raw)), 4)
+
+
+def score_task(inputs: ScoreInputs, weights: Weights) -> TaskScore:
+    """Both profiles' scores with the same weights; `score` is the one `weights.profile` names."""
+    partial = inputs.passed_weight / inputs.total_weight if inputs.total_weight > 0 else 0.0
+    success = partial >= SUCCESS_THRESHOLD
+    valid_rate = inputs.valid_commands / inputs.commands_used if inputs.commands_used else 1.0
+    efficiency = efficiency_points(inputs.commands_used, weights)
+    process = weights.valid_command_points * valid_rate + efficiency
+    v1, v2 = (_formula(weights, p, success, partial, process, inputs.safety_violations) for p in ("v1", "v2"))
     return TaskScore(
         success=success,
         partial=partial,
         valid_rate=valid_rate,
         efficiency=efficiency,
-        score=round(min(100.0, max(0.0, raw)), 4),
+        score=v1 if weights.profile == "v1" else v2,
+        score_v1=v1,
+        score_v2=v2,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Record(BaseModel):
@@ -56,12 +56,30 @@ class OutputCheck(_Record):
     actual: Any = None
     weight: float = 1.0
     error: str | None = None
+    accepted: list[Any] | None = Field(
+        None, description="Every right answer when there are several (a largest_file tie); expected is the first."
+    )
+    actual_elided: bool = Field(
+        False, description="actual is the capped text of a larger or deeper value (compared in full)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The v1 record shape unless an extension field says something (several answers, an elided value)."""
+        data = handler(self)
+        if self.accepted is None:
+            data.pop("accepted", None)
+        if not self.actual_elided:
+            data.pop("actual_elided", None)
+        return data
 
 
 class Metrics(_Record):
     success: bool
     partial_score: float
     score_0_100: float
+    score_v1: float | None = Field(None, description="The v1 formula's score, whatever the run's profile.")
+    score_v2: float | None = Field(None, description="The v2 profile's score, whatever the run's profile.")
     commands_used: int
     command_valid_rate: float
     safety_violations: int
