@@ -3,9 +3,14 @@ appends, cancellation cleanup, SIGTERM and dead runs. Real CLI subprocesses, rea
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
+import pytest
+
+from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from tests.conftest import run_cli
 
 
@@ -24,3 +29,109 @@ def test_run_help_shows_every_env_var_and_default(tmp_path: Path) -> None:
     ):
         assert needle in text, needle
     assert "Model name ." not in text
+
+
+def _run_scripted(cfg: Path, tmp: Path, server: ScriptedServer, *extra: str) -> tuple[int, str, Path | None]:
+    proc = run_cli(
+        "run",
+        "--config-dir",
+        str(cfg),
+        "--runs-root",
+        str(tmp / "runs"),
+        "--model",
+        "m",
+        "--base-url",
+        server.base_url,
+        *extra,
+        cwd=tmp,
+    )
+    runs = sorted((tmp / "runs").glob("m-*")) if (tmp / "runs").exists() else []
+    return proc.returncode, proc.stderr + proc.stdout, runs[-1] if runs else None
+
+
+def test_prompt_with_a_stray_brace_renders_as_text(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    (demo_config / "prompts").mkdir()
+    (demo_config / "prompts/system.md").write_text(
+        'Answer as {"line": "..."}; root {{ repo_root }}, max {{ max_commands }}.'
+    )
+    with ScriptedServer(ScriptByTask({})) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server, "--tasks", "demo_task_002")
+    assert code == 0, out
+    system = server.requests[0]["messages"][0]["content"]
+    assert system == 'Answer as {"line": "..."}; root /repo, max 10.'
+    assert server.requests[0]["messages"][1]["content"] == TASK_README_INSTRUCTION
+    config = json.loads((run / "results/run_config.json").read_text())
+    assert config["prompt_profile"] == "agentgym"
+    assert (
+        config["prompt_files"][0]["sha256"]
+        == hashlib.sha256((demo_config / "prompts/system.md").read_bytes()).hexdigest()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("Root: {{ nope }}", "undefined variable 'nope'"), ("Root: {repo_root}", "old-style"), ("{% if %}", "syntax")],
+)
+def test_bad_prompt_template_is_one_line_exit_2_before_any_model_call(
+    tmp_path: Path, demo_config: Path, cache_dir: Path, text: str, needle: str
+) -> None:
+    (demo_config / "prompts").mkdir()
+    (demo_config / "prompts/system.md").write_text(text)
+    with ScriptedServer(ScriptByTask({})) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server)
+    assert code == 2, out
+    error_lines = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and needle in error_lines[0] and "system.md" in error_lines[0], out
+    assert "Traceback" not in out and not server.requests and run is None
+
+
+V1_SYSTEM = "You are evaluated (v1). Literal {braces} and {{ not_a_variable }} stay as they are.\n"
+TASK_README_INSTRUCTION = (
+    'Give the first non-empty line of README.md exactly. Write eval_artifacts/answer.json as {"line": <str>}.\n'
+)
+V1_USER = (
+    "Repo: demo\n"
+    "Task: demo_task_002\n"
+    "\n"
+    "Instruction:\n"
+    'Give the first non-empty line of README.md exactly. Write eval_artifacts/answer.json as {"line": <str>}.\n'
+    "\n"
+    "Expected output keys in eval_artifacts/answer.json: line\n"
+    "\n"
+    "Command policy:\n"
+    "- allowed: cat, head, ls\n"
+    "- prohibited: rm\n"
+    "- write_paths_allowed: eval_artifacts/, /tmp/"
+)
+
+
+@pytest.mark.parametrize("how", ["in_tree", "flag"])
+def test_v1_prompt_file_is_sent_verbatim_with_the_v1_user_message(
+    tmp_path: Path, demo_config: Path, cache_dir: Path, how: str
+) -> None:
+    if how == "in_tree":
+        prompt = demo_config / "prompts/l1_system_prompt_v1.txt"
+        prompt.parent.mkdir()
+        extra: tuple[str, ...] = ()
+    else:
+        prompt = tmp_path / "elsewhere.txt"
+        extra = ("--prompt-profile", "v1", "--prompt-file", str(prompt))
+    prompt.write_text(V1_SYSTEM)
+    with ScriptedServer(ScriptByTask({})) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server, "--tasks", "demo_task_002", *extra)
+    assert code == 0, out
+    messages = server.requests[0]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"] == V1_SYSTEM
+    assert messages[1]["content"] == V1_USER
+    config = json.loads((run / "results/run_config.json").read_text())
+    assert config["prompt_profile"] == "v1"
+    assert config["prompt_files"] == [
+        {"role": "system", "path": str(prompt.resolve()), "sha256": hashlib.sha256(V1_SYSTEM.encode()).hexdigest()}
+    ]
+
+
+def test_prompt_profile_v1_without_a_file_is_exit_2(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask({})) as server:
+        code, out, _ = _run_scripted(demo_config, tmp_path, server, "--prompt-profile", "v1")
+    assert code == 2 and "l1_system_prompt_v1.txt" in out and not server.requests, out

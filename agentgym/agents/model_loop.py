@@ -6,10 +6,10 @@ asyncio.TimeoutError from the runner's wall-clock guard), so the loop itself sta
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import AgentOutcome
+from agentgym.agents.prompts import PromptSet, template_values
 from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
@@ -29,34 +29,22 @@ FORMAT_ERROR_HINT = (
 )
 
 
-def render_system_prompt(template: str, task: TaskSpec, toolbox: Toolbox) -> str:
-    policy = toolbox.policy
-    return template.format(
-        repo_root=toolbox.sandbox.repo_root,
-        workdir=toolbox.sandbox.workdir,
-        max_commands=task.max_commands,
-        timeout_seconds=task.timeout_seconds,
-        allowed=", ".join(policy.allowed) if policy.allowed else "any command",
-        prohibited=", ".join(policy.prohibited) or "none",
-        write_paths=", ".join(policy.write_paths_allowed),
-    )
+def render_system_prompt(prompts: PromptSet, task: TaskSpec, toolbox: Toolbox) -> str:
+    sandbox = toolbox.sandbox
+    return prompts.system_message(template_values(task, toolbox.policy, sandbox.repo_root, sandbox.workdir))
 
 
 class ModelAgent:
     name = "model"
 
-    def __init__(self, client: ModelClient, system_prompt_template: str) -> None:
+    def __init__(self, client: ModelClient, prompts: PromptSet) -> None:
         self.client = client
-        self.template = system_prompt_template
-
-    @classmethod
-    def from_prompt_file(cls, client: ModelClient, path: Path) -> ModelAgent:
-        return cls(client, path.read_text(encoding="utf-8"))
+        self.prompts = prompts
 
     async def run(self, task: TaskSpec, toolbox: Toolbox, outcome: AgentOutcome) -> None:
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": render_system_prompt(self.template, task, toolbox)},
-            {"role": "user", "content": task.instruction},
+            {"role": "system", "content": render_system_prompt(self.prompts, task, toolbox)},
+            {"role": "user", "content": self.prompts.user_message(task, toolbox.policy)},
         ]
         outcome.prompt_messages = list(messages)
         sent, last_call, repeats = 0, "", 0

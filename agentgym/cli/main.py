@@ -121,6 +121,18 @@ def run(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Run every task N times.", min=1)] = 1,
     concurrency: Annotated[int, typer.Option(help="Trials run at once.", min=1)] = 1,
+    prompt_profile: Annotated[
+        str | None,
+        typer.Option(
+            help="v1: send the original's prompts/l1_system_prompt_v1.txt verbatim with its first user message; "
+            "agentgym: our jinja2 prompt and the bare instruction [default: v1 when the config tree has that "
+            "file, else agentgym]."
+        ),
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(help="System prompt file for the profile [default: prompts/ of the config tree, or packaged]."),
+    ] = None,
     tool_output_bytes: Annotated[
         int | None,
         typer.Option(
@@ -149,6 +161,8 @@ def run(
         concurrency=concurrency,
         limits=parse_limits(sandbox_limit or []),
         tool_output_bytes=tool_output_bytes,
+        prompt_profile=prompt_profile,
+        prompt_file=prompt_file,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))

@@ -18,7 +18,6 @@ from agentgym.cli import settings as st
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
-from agentgym.runner.config import system_prompt_path
 from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
@@ -170,7 +169,7 @@ async def _execute(
         warmed = await asyncio.wrap_future(warm) if warm is not None else None
         client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
         try:
-            agent_obj = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
+            agent_obj = ModelAgent(client, plan.prompts)
             rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
             rundir.write_run_config(
                 run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)

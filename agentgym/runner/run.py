@@ -15,6 +15,7 @@ from typing import Any
 
 from agentgym import __version__
 from agentgym.agents.base import Agent
+from agentgym.agents.prompts import PromptSet
 from agentgym.errors import ModelError
 from agentgym.oracles import ExpectedCache
 from agentgym.results.rundir import RunDir
@@ -23,6 +24,7 @@ from agentgym.runner.config import (
     LoadedRepo,
     LoadedTask,
     TaskFilter,
+    load_prompts,
     load_repos,
     load_tasks,
     load_weights,
@@ -51,6 +53,8 @@ class RunRequest:
     concurrency: int = 1
     limits: Limits = field(default_factory=Limits)
     tool_output_bytes: int | None = None  # None: 8 KiB, or 2 KiB for the embedded model (8k-token context)
+    prompt_profile: str | None = None  # v1, agentgym, or None/auto (v1 when the tree has the v1 prompt file)
+    prompt_file: Path | None = None
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Plan:
     weights: Weights
     snapshots: dict[str, Snapshot]
     trials: list[TrialPlan]
+    prompts: PromptSet
 
 
 def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
@@ -69,6 +74,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
     repos = load_repos(tree)
     tasks = load_tasks(tree, req.task_set, repos, TaskFilter(req.repos, req.tasks_glob, req.limit))
     weights = load_weights(tree, req.scoring_profile)
+    prompts = load_prompts(tree, req.prompt_profile, req.prompt_file)
     snapshots: dict[str, Snapshot] = {}
     for repo_id in sorted({t.spec.repo for t in tasks}):
         loaded = repos[repo_id]
@@ -87,7 +93,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         for epoch in range(req.epochs)
         for task in tasks
     ]
-    return Plan(tree, repos, tasks, weights, snapshots, trials)
+    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts)
 
 
 def run_config(
@@ -110,6 +116,7 @@ def run_config(
         "tool_output_bytes": req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
         "concurrency": req.concurrency,
         "scoring": plan.weights.model_dump(),
+        **plan.prompts.describe(),
         "tasks_planned": len(plan.trials),
         "tasks": [{"id": t.spec.id, "repo": t.spec.repo, "content_hash": t.spec.content_hash()} for t in plan.tasks],
         "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
