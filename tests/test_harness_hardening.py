@@ -135,3 +135,39 @@ def test_prompt_profile_v1_without_a_file_is_exit_2(tmp_path: Path, demo_config:
     with ScriptedServer(ScriptByTask({})) as server:
         code, out, _ = _run_scripted(demo_config, tmp_path, server, "--prompt-profile", "v1")
     assert code == 2 and "l1_system_prompt_v1.txt" in out and not server.requests, out
+
+
+HOSTILE_NAMES = (
+    "ln -s /etc/passwd \"eval_artifacts/$(printf '\\033]0;pwn\\007')\"; "
+    'touch "eval_artifacts/$(printf \'\\033[2J\')" "eval_artifacts/[bold red]x"; '
+    "ln -s /etc/hostname \"eval_artifacts/$(printf '\\033[2J[bold red]link')\""
+)
+
+
+def test_agent_chosen_names_and_endpoint_errors_never_reach_the_terminal_raw(
+    tmp_path: Path, demo_config: Path, cache_dir: Path
+) -> None:
+    scripts = {
+        "Count the entries": [
+            {"tool": "run_command", "args": {"command": HOSTILE_NAMES}},
+            {"content": "done"},
+        ],
+        "first non-empty line": [{"status": 400, "message": "\x1b]0;owned\x07\x1b[2J[bold red]boom\r\x08"}],
+    }
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server, "--tasks", "demo_task_00[12]")
+    assert code == 4, out  # one task ended with a model error
+    assert "\x1b" not in out and "\x07" not in out and "\x08" not in out and "\r" not in out
+    assert "dropped symlink eval_artifacts/\\x1b]0;pwn\\x07" in out  # the warning is there, made visible
+    assert "\\x1b[2J[bold red]link" in out  # rich markup in a name is shown, not interpreted
+    assert "\\x1b]0;owned\\x07\\x1b[2J[bold red]boom" in out  # the endpoint's error text too
+    records = (run / "transcripts/demo.jsonl").read_text()
+    assert "[bold red]boom" in records  # the run folder keeps the text (JSON-escaped), for the record
+
+
+def test_for_terminal_shows_controls_and_caps_length() -> None:
+    from agentgym.textsafe import for_console, for_terminal
+
+    assert for_terminal("a\x1b[2Jb\x07\x9b\u202e\u200bc\n") == "a\\x1b[2Jb\\x07\\x9b\\u202e\\u200bc\\x0a"
+    assert for_terminal("x" * 50, limit=10) == "x" * 10 + "…[40 more chars]"
+    assert for_console("[bold red]x") == "\\[bold red]x"

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from agentgym.errors import AgentGymError
+from agentgym.textsafe import for_console, install_log_handler
 
 app = typer.Typer(
     help="AgentGym: evaluate LLMs as tool-based coding agents on real repositories, in a sandbox, with oracles.",
@@ -265,10 +266,11 @@ def serve_local(
 
 
 def main() -> None:
+    install_log_handler()
     try:
         app()
     except AgentGymError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {for_console(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")

@@ -22,6 +22,7 @@ from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sandbox.base import Limits
+from agentgym.textsafe import for_console
 
 console = Console(stderr=True)
 EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
@@ -107,10 +108,10 @@ async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings
 def _print_trial(record: TrialRecord) -> None:
     r = record.result
     mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
-    reason = f" ({r.failure_reason})" if r.failure_reason else ""
+    reason = f" ({for_console(r.failure_reason)})" if r.failure_reason else ""
     calls = len(r.transcript.tool_calls)
     console.print(
-        f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
+        f"  {mark} {for_console(r.task.repo)}/{for_console(r.task.id)} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
         f"{calls} tool call(s), {r.metrics.commands_used} command(s){reason}"
     )
 
@@ -160,7 +161,7 @@ async def _execute(
                 dry_run=dry_run,
             )
         )
-        console.print(f"run folder: {rundir.root}")
+        console.print(f"run folder: {for_console(rundir.root)}")
         await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
         return rundir
     async with model_endpoint(flags) as (settings, public):
@@ -174,7 +175,7 @@ async def _execute(
             rundir.write_run_config(
                 run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)
             )
-            console.print(f"run folder: {rundir.root}")
+            console.print(f"run folder: {for_console(rundir.root)}")
             await execute(
                 plan,
                 req,
@@ -194,12 +195,12 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     if dry_run:
         agent = "nop"
     warm = _warm_up(flags) if agent == "model" else None
-    plan = load_plan(req, progress=lambda m: console.print(f"[dim]{m}[/]"))
+    plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     try:
         rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run, warm))
     except KeyboardInterrupt:  # asyncio.run has cancelled the trials; sandboxes and servers are stopped
-        console.print(f"[bold red]interrupted[/]: finished tasks are kept under {req.runs_root}")
+        console.print(f"[bold red]interrupted[/]: finished tasks are kept under {for_console(req.runs_root)}")
         return EXIT_INTERRUPTED
     s = rundir.results
     ok = sum(1 for r in s if r.metrics.success)
@@ -212,7 +213,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     if broken:
         first = broken[0]
         console.print(
-            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {first.error}",
+            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {for_console(first.error)}",
             highlight=False,
             soft_wrap=True,
         )
