@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
+from agentgym.results.rundir import RunDir
+from agentgym.results.transcript import read_events
+from agentgym.specs.result import Metrics, TaskInfo, TaskResult, Transcript
 from tests.conftest import run_cli
 
 
@@ -171,3 +174,59 @@ def test_for_terminal_shows_controls_and_caps_length() -> None:
     assert for_terminal("a\x1b[2Jb\x07\x9b\u202e\u200bc\n") == "a\\x1b[2Jb\\x07\\x9b\\u202e\\u200bc\\x0a"
     assert for_terminal("x" * 50, limit=10) == "x" * 10 + "…[40 more chars]"
     assert for_console("[bold red]x") == "\\[bold red]x"
+
+
+def _result(task_id: str) -> TaskResult:
+    return TaskResult(
+        task=TaskInfo(
+            id=task_id, repo="demo", difficulty="easy", limits={}, instruction="i", policy={}, content_hash=""
+        ),
+        metrics=Metrics(
+            success=True,
+            partial_score=1,
+            score_0_100=100,
+            commands_used=0,
+            command_valid_rate=1,
+            safety_violations=0,
+            hallucination_signals=0,
+        ),
+        output_checks=[],
+        transcript=Transcript(),
+    )
+
+
+def test_transcript_grows_by_appending_and_survives_a_torn_line(tmp_path: Path) -> None:
+    rundir = RunDir(tmp_path / "run", secrets=[])
+    jsonl = tmp_path / "run/transcripts/demo.jsonl"
+    rundir.record(_result("t1"), None, [{"type": "task_start", "task_id": "t1"}, {"type": "task_end", "task_id": "t1"}])
+    first, inode = jsonl.read_bytes(), jsonl.stat().st_ino
+    rundir.record(_result("t2"), None, [{"type": "task_start", "task_id": "t2"}])
+    assert jsonl.stat().st_ino == inode  # the same file, not a rewritten copy
+    assert jsonl.read_bytes().startswith(first) and len(jsonl.read_bytes()) > len(first)
+    with open(jsonl, "ab") as fh:  # a crash in the middle of a line
+        fh.write(b'{"type": "task_st')
+    rundir.record(_result("t3"), None, [{"type": "task_start", "task_id": "t3"}])
+    assert [e["task_id"] for e in read_events(jsonl)] == ["t1", "t1", "t2", "t3"]
+
+
+def test_large_payloads_are_written_once_in_the_transcript(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    written, final = "W" * 5000 + "core util", "F" * 3000
+    scripts = {
+        "answer.md": [
+            {"tool": "write_file", "args": {"path": "eval_artifacts/answer.md", "content": written}},
+            {"tool": "list_dir", "args": {"path": "."}},
+            {"content": final},
+        ]
+    }
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server, "--tasks", "demo_task_003")
+    assert code == 0, out
+    text = (run / "transcripts/demo.jsonl").read_text()
+    assert text.count("W" * 5000) == 1 and text.count("F" * 3000) == 1
+    events = read_events(run / "transcripts/demo.jsonl")
+    requests = [e for e in events if e["type"] == "request"]
+    assert [m.get("$see") for m in requests[0]["new_messages"]] == ["task_start", "task_start"]
+    assert [m.get("$see") for m in requests[1]["new_messages"]] == ["response", "tool_result"]
+    result = json.loads((run / "results/demo/demo_task_003.json").read_text())  # FORMATS fields stay whole
+    assert result["transcript"]["tool_calls"][0]["tool_input"]["content"] == written
+    assert result["transcript"]["model_final_message"] == final

@@ -1,4 +1,5 @@
-"""The run folder (FORMATS.md layout). Every file is written atomically as its task finishes."""
+"""The run folder (FORMATS.md layout). Every file is written atomically as its task finishes; the transcript
+JSONL is appended to (results/transcript.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from agentgym.fsutil import write_atomic
 from agentgym.results.report import render_report, summarize
+from agentgym.results.transcript import append_lines, compact
 from agentgym.specs.result import TaskResult
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
@@ -32,7 +34,6 @@ class RunDir:
         self.root = root
         self._secrets = [s for s in secrets if s and len(s) >= 4]
         self.results: list[TaskResult] = []
-        self._transcripts: dict[str, list[str]] = {}
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -92,9 +93,8 @@ class RunDir:
                 "failure_reason": result.failure_reason,
             },
         )
-        lines = self._transcripts.setdefault(repo, [])
-        lines.extend(self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in events)
-        write_atomic(self.root / "transcripts" / f"{repo}.jsonl", "\n".join(lines) + "\n")
+        lines = [self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in compact(events)]
+        append_lines(self.root / "transcripts" / f"{repo}.jsonl", lines)
         self.write_summary()
 
     def write_summary(self, status: str = "running", error: str | None = None) -> None:
