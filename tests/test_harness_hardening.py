@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -230,3 +238,119 @@ def test_large_payloads_are_written_once_in_the_transcript(tmp_path: Path, demo_
     result = json.loads((run / "results/demo/demo_task_003.json").read_text())  # FORMATS fields stay whole
     assert result["transcript"]["tool_calls"][0]["tool_input"]["content"] == written
     assert result["transcript"]["model_final_message"] == final
+
+
+@pytest.fixture
+def run_base() -> Iterator[Path]:
+    """A run base for scratch mounts that sandbox uids can traverse (pytest's tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="agentgym-test-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+SLEEPER = "sleep 30; echo agentgym-hardening-{tag}"
+
+
+def _start_run(tmp: Path, cfg: Path, server: ScriptedServer, env: dict[str, str]) -> subprocess.Popen[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MODEL_NAME", "BASE_URL"))}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentgym.cli.main",
+            "run",
+            "--config-dir",
+            str(cfg),
+            "--runs-root",
+            str(tmp / "runs"),
+            "--model",
+            "m",
+            "--base-url",
+            server.base_url,
+            "--tasks",
+            "demo_task_00[13]",
+        ],
+        cwd=tmp,
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_command(marker: str, proc: subprocess.Popen[str]) -> None:
+    for _ in range(1200):  # until the trial's command really runs inside its sandbox
+        if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    pytest.fail("the sandboxed command never started")
+
+
+def _gone(marker: str) -> bool:
+    for _ in range(200):
+        if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _mounts_under(path: Path) -> list[str]:
+    text = Path("/proc/self/mountinfo").read_text()
+    return [line for line in text.splitlines() if str(path) in line]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_trial_cleans_up_everything(
+    tmp_path: Path, demo_config: Path, cache_dir: Path, run_base: Path, sig: signal.Signals, code: int
+) -> None:
+    marker = SLEEPER.format(tag=f"{sig.name}-{os.getpid()}")
+    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": marker}}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        proc = _start_run(
+            tmp_path, demo_config, server, {"AGENTGYM_CACHE": str(cache_dir), "AGENTGYM_SANDBOX_RUN": str(run_base)}
+        )
+        _wait_for_command(marker, proc)
+        assert list((cache_dir / "workspaces").iterdir())  # the trial's workspace exists while it runs
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "interrupted" in err and "Traceback" not in err
+    run = next((tmp_path / "runs").glob("m-*"))
+    assert json.loads((run / "results/summary.json").read_text())["status"] == "interrupted"
+    assert not list((cache_dir / "workspaces").iterdir())  # no workspace left
+    assert not _mounts_under(run_base)  # no scratch mount left
+    assert _gone(marker)  # no process left
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next_run(
+    tmp_path: Path, demo_config: Path, cache_dir: Path, run_base: Path
+) -> None:
+    marker = SLEEPER.format(tag=f"kill9-{os.getpid()}")
+    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": marker}}]}
+    env = {"AGENTGYM_CACHE": str(cache_dir), "AGENTGYM_SANDBOX_RUN": str(run_base)}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        proc = _start_run(tmp_path, demo_config, server, env)
+        _wait_for_command(marker, proc)
+        proc.kill()
+        proc.communicate(timeout=60)
+    dead = next((tmp_path / "runs").glob("m-*"))
+    assert json.loads((dead / "results/summary.json").read_text())["status"] == "running"
+    assert _gone(marker)
+    later = run_cli(
+        "run",
+        "--config-dir",
+        str(demo_config),
+        "--runs-root",
+        str(tmp_path / "runs"),
+        "--dry-run",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert later.returncode == 0, later.stderr
+    summary = json.loads((dead / "results/summary.json").read_text())
+    assert summary["status"] == "interrupted" and "died" in summary["error"]
+    finished = next((tmp_path / "runs").glob("nop-*"))
+    assert json.loads((finished / "results/summary.json").read_text())["status"] == "finished"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,7 @@ from agentgym.cli import settings as st
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
+from agentgym.runner.interrupt import Interrupted, run_until_signal
 from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
@@ -26,8 +28,8 @@ from agentgym.textsafe import for_console
 
 console = Console(stderr=True)
 EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
-EXIT_TASK_ERRORS = 4
-EXIT_INTERRUPTED = 130  # the run finished, but some tasks could not be evaluated (model or harness errors)
+EXIT_TASK_ERRORS = 4  # the run finished, but some tasks could not be evaluated (model or harness errors)
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM exits 143 (128 + signal number)
 
 
 @dataclasses.dataclass
@@ -191,17 +193,27 @@ async def _execute(
     return rundir
 
 
+def _patience() -> None:
+    console.print("[yellow]cleaning up the open sandboxes, then exiting[/]")
+
+
+def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM while planning: same as Ctrl-C (inside the run, run_until_signal handles it)
+
+
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
     if dry_run:
         agent = "nop"
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     warm = _warm_up(flags) if agent == "model" else None
     plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
     console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     try:
-        rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run, warm))
-    except KeyboardInterrupt:  # asyncio.run has cancelled the trials; sandboxes and servers are stopped
-        console.print(f"[bold red]interrupted[/]: finished tasks are kept under {for_console(req.runs_root)}")
-        return EXIT_INTERRUPTED
+        rundir = asyncio.run(run_until_signal(_execute(plan, req, agent, flags, sandbox, dry_run, warm), _patience))
+    except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
+        name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
+        console.print(f"[bold red]interrupted[/] ({name}): finished tasks are kept under {for_console(req.runs_root)}")
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
     s = rundir.results
     ok = sum(1 for r in s if r.metrics.success)
     avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0

@@ -4,6 +4,7 @@ JSONL is appended to (results/transcript.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any
 
 from agentgym.fsutil import write_atomic
 from agentgym.results.report import render_report, summarize
+from agentgym.results.runlock import hold_run_lock, mark_dead_runs
 from agentgym.results.transcript import append_lines, compact
 from agentgym.specs.result import TaskResult
 
@@ -37,9 +39,11 @@ class RunDir:
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._lock_fd = hold_run_lock(root)  # held for the run's life: tells later runs this one is alive
 
     @classmethod
     def create(cls, runs_root: Path, model_id: str, secrets: list[str]) -> RunDir:
+        mark_dead_runs(runs_root)
         base = runs_root / run_folder_name(model_id)
         path, n = base, 1
         while path.exists():
@@ -101,6 +105,12 @@ class RunDir:
         summary = summarize(self.results, self.run_config, status=status, error=error)
         self._json(self.root / "results" / "summary.json", summary)
         write_atomic(self.root / "results" / "REPORT.md", self._scrub(render_report(summary, self.results)))
+
+    def close(self) -> None:
+        """Release the run's lock (the process exiting does it too)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 __all__ = ["RunDir", "run_folder_name"]

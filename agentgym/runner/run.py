@@ -29,6 +29,7 @@ from agentgym.runner.config import (
     load_tasks,
     load_weights,
 )
+from agentgym.runner.interrupt import TrackingFactory, shielded
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sources import fetch_snapshot
@@ -140,10 +141,14 @@ async def execute(
     secrets: list[str] | None = None,
     on_trial: Callable[[TrialRecord], None] = lambda _r: None,
 ) -> None:
-    """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
+    """Schedule every trial (bounded concurrency); stop early on a fatal model error.
+
+    Cancellation (SIGINT/SIGTERM) marks the run interrupted; every sandbox still open is cleaned up (shielded).
+    """
+    tracker = TrackingFactory(factory)
     ctx = TrialContext(
         agent=agent,
-        sandbox_factory=factory,
+        sandbox_factory=tracker,
         weights=plan.weights,
         limits=req.limits,
         model_id=model_id,
@@ -165,11 +170,14 @@ async def execute(
             if record.fatal:
                 fatal.append(record.fatal)
 
+    rundir.write_summary()  # "running" from the start: a later run can tell if this one died (results/runlock.py)
     try:
         await asyncio.gather(*(one(t) for t in plan.trials))
     except (asyncio.CancelledError, KeyboardInterrupt):
-        rundir.write_summary(status="interrupted", error="interrupted by the user")
+        rundir.write_summary(status="interrupted", error="interrupted (SIGINT or SIGTERM)")
         raise
+    finally:
+        await shielded(tracker.close_all())
     if fatal:
         rundir.write_summary(status="aborted", error=fatal[0])
         raise ModelError(f"run stopped: {fatal[0]} (finished tasks are in {rundir.root})")
