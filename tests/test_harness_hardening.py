@@ -354,3 +354,13 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_run(
     assert summary["status"] == "interrupted" and "died" in summary["error"]
     finished = next((tmp_path / "runs").glob("nop-*"))
     assert json.loads((finished / "results/summary.json").read_text())["status"] == "finished"
+
+
+def test_a_live_run_is_never_marked_interrupted(tmp_path: Path) -> None:
+    alive = RunDir.create(tmp_path, "alive", secrets=[])
+    alive.write_summary()
+    RunDir.create(tmp_path, "other", secrets=[]).close()
+    assert json.loads((alive.root / "results/summary.json").read_text())["status"] == "running"
+    alive.close()  # as if its process had died: the kernel drops the lock
+    RunDir.create(tmp_path, "third", secrets=[]).close()
+    assert json.loads((alive.root / "results/summary.json").read_text())["status"] == "interrupted"
