@@ -3,6 +3,7 @@ appends, cancellation cleanup, SIGTERM and dead runs. Real CLI subprocesses, rea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -364,3 +365,27 @@ def test_a_live_run_is_never_marked_interrupted(tmp_path: Path) -> None:
     alive.close()  # as if its process had died: the kernel drops the lock
     RunDir.create(tmp_path, "third", secrets=[]).close()
     assert json.loads((alive.root / "results/summary.json").read_text())["status"] == "interrupted"
+
+
+def test_shielded_work_finishes_although_the_waiter_is_cancelled_twice() -> None:
+    from agentgym.runner.interrupt import shielded
+
+    async def scenario() -> list[str]:
+        steps: list[str] = []
+        release = asyncio.Event()
+
+        async def cleanup() -> None:
+            await release.wait()
+            steps.append("cleaned")
+
+        waiter = asyncio.ensure_future(shielded(cleanup()))
+        for _ in range(2):
+            await asyncio.sleep(0)
+            waiter.cancel()
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        return steps
+
+    assert asyncio.run(scenario()) == ["cleaned"]

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from agentgym.sandbox.base import Sandbox, SandboxFactory, SandboxSpec
 from agentgym.sources.base import Snapshot
@@ -62,13 +62,18 @@ async def run_until_signal(main: Coroutine[Any, Any, T], on_repeat: Callable[[],
 
 
 async def shielded(work: Awaitable[None]) -> None:
-    """Await `work` to its end even if the awaiting task is cancelled meanwhile (the cancel is re-raised)."""
+    """Await `work` to its end even if the awaiting task is cancelled meanwhile, any number of times; the
+    cancellation is re-raised once the work is done."""
     future = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(future)
-    except asyncio.CancelledError:
-        await future
-        raise
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    future.result()
 
 
 class _Tracked:
@@ -95,7 +100,7 @@ class TrackingFactory:
     async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> Sandbox:
         tracked = _Tracked(await self.inner.open(snapshot, spec), self.live)
         self.live.add(tracked)
-        return tracked  # type: ignore[return-value]  # a transparent proxy of a Sandbox
+        return cast(Sandbox, tracked)  # a transparent proxy of the Sandbox
 
     async def close_all(self) -> None:
         """Stop and clean up every sandbox not cleaned up yet (cancelled trials); errors are logged."""
