@@ -389,3 +389,15 @@ def test_shielded_work_finishes_although_the_waiter_is_cancelled_twice() -> None
         return steps
 
     assert asyncio.run(scenario()) == ["cleaned"]
+
+
+def test_a_large_call_written_as_text_is_stored_once(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    body = "T" * 4000 + " core util"
+    call = json.dumps({"name": "write_file", "arguments": {"path": "eval_artifacts/answer.md", "content": body}})
+    scripts = {"answer.md": [{"content": f"<tool_call>{call}</tool_call>"}, {"content": "ok"}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        code, out, run = _run_scripted(demo_config, tmp_path, server, "--tasks", "demo_task_003")
+    assert code == 0, out
+    assert (run / "transcripts/demo.jsonl").read_text().count("T" * 4000) == 1
+    response = next(e for e in read_events(run / "transcripts/demo.jsonl") if e["type"] == "response")
+    assert response["message"]["tool_calls"][0]["function"]["arguments"] == {"$see": "content"}

@@ -9,6 +9,8 @@ line that holds the payload (`"$see"`):
   "tool_call_id": ..., "$see": "tool_result"}`) are references; other messages (format hints) are inline.
 - `tool_result.tool_input` over 1 KiB that equals the call's arguments in the reply: `{"$see": "response",
   "call_id": ...}`.
+- a reply whose tool calls were recovered from its text: their arguments over 1 KiB are `{"$see": "content"}`
+  (the same reply's content, from which the recovery recomputes them).
 - `task_end.final_message` over 1 KiB that equals the last reply's content: `{"$see": "response", "turn": k}`.
 
 Lines are appended (never rewritten); a crash can leave a partial last line, which `read_events` skips.
@@ -41,6 +43,8 @@ def compact(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             last_turn, last_content = event.get("turn", -1), message.get("content")
             for call in message.get("tool_calls") or []:
                 arguments[str(call.get("id"))] = (call.get("function") or {}).get("arguments") or ""
+            if event.get("recovered_from_text"):
+                event = _recovered_ref(event, message)
         elif kind == "tool_result":
             event = _input_ref(event, arguments)
         elif kind == "task_end" and _big(event.get("final_message")) and event.get("final_message") == last_content:
@@ -60,6 +64,17 @@ def _message_ref(message: Any, prompt: list[Any]) -> Any:
     if message in prompt:
         return {"role": role, "$see": "task_start"}
     return message
+
+
+def _recovered_ref(event: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """Calls recovered from the reply's text: their large arguments are that text again, so refer to it."""
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        if _big(function.get("arguments")):
+            call = {**call, "function": {**function, "arguments": {"$see": "content"}}}
+        calls.append(call)
+    return {**event, "message": {**message, "tool_calls": calls}}
 
 
 def _input_ref(event: dict[str, Any], arguments: dict[str, str]) -> dict[str, Any]:
