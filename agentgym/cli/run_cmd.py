@@ -198,17 +198,17 @@ def _patience() -> None:
 
 
 def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM while planning: same as Ctrl-C (inside the run, run_until_signal handles it)
+    raise Interrupted(signum)  # SIGTERM while planning; inside the run, run_until_signal handles both signals
 
 
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
     if dry_run:
         agent = "nop"
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    warm = _warm_up(flags) if agent == "model" else None
-    plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
-    console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
     try:
+        warm = _warm_up(flags) if agent == "model" else None
+        plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
+        console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
         rundir = asyncio.run(run_until_signal(_execute(plan, req, agent, flags, sandbox, dry_run, warm), _patience))
     except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
