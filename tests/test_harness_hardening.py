@@ -401,3 +401,12 @@ def test_a_large_call_written_as_text_is_stored_once(tmp_path: Path, demo_config
     assert (run / "transcripts/demo.jsonl").read_text().count("T" * 4000) == 1
     response = next(e for e in read_events(run / "transcripts/demo.jsonl") if e["type"] == "response")
     assert response["message"]["tool_calls"][0]["function"]["arguments"] == {"$see": "content"}
+
+
+def test_report_md_carries_no_control_characters(tmp_path: Path) -> None:
+    rundir = RunDir(tmp_path / "run", secrets=[])
+    rundir.write_summary(status="aborted", error="run stopped: \x1b]0;owned\x07\x1b[2J")
+    report = (tmp_path / "run/results/REPORT.md").read_text()
+    assert "\x1b" not in report and "\x07" not in report
+    assert "run stopped: \\x1b]0;owned\\x07\\x1b[2J" in report and report.count("\n") > 3
+    rundir.close()

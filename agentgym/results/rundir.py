@@ -16,6 +16,7 @@ from agentgym.results.report import render_report, summarize
 from agentgym.results.runlock import hold_run_lock, mark_dead_runs
 from agentgym.results.transcript import append_lines, compact
 from agentgym.specs.result import TaskResult
+from agentgym.textsafe import for_terminal
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
 
@@ -104,7 +105,8 @@ class RunDir:
     def write_summary(self, status: str = "running", error: str | None = None) -> None:
         summary = summarize(self.results, self.run_config, status=status, error=error)
         self._json(self.root / "results" / "summary.json", summary)
-        write_atomic(self.root / "results" / "REPORT.md", self._scrub(render_report(summary, self.results)))
+        report = self._scrub(render_report(summary, self.results))  # read in terminals: no control characters
+        write_atomic(self.root / "results" / "REPORT.md", "\n".join(for_terminal(x, 10**6) for x in report.split("\n")))
 
     def close(self) -> None:
         """Release the run's lock (the process exiting does it too)."""
