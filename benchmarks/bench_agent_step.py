@@ -28,7 +28,6 @@ from agentgym.models.base import ModelSettings
 from agentgym.models.client import OpenAIChatClient
 from agentgym.models.scripted import ScriptedServer
 from agentgym.results.rundir import RunDir
-from agentgym.runner.config import system_prompt_path
 from agentgym.runner.run import RunRequest, execute, load_plan
 from agentgym.sandbox import get_sandbox_factory
 
@@ -73,7 +72,7 @@ async def run_steps(
     req = RunRequest(config_dir=cfg, runs_root=runs)
     plan = load_plan(req)
     client = OpenAIChatClient(ModelSettings(model="bench", base_url=server.base_url))
-    agent = ModelAgent.from_prompt_file(client, system_prompt_path(plan.tree))
+    agent = ModelAgent(client, plan.prompts)
     rundir = RunDir.create(runs, "bench", secrets=[])
     times: dict[int, list[float]] = {}
 

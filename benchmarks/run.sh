@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 echo "== sandbox (per-command cost, workspace creation)"; "$PY" benchmarks/bench_sandbox.py "$@"
 echo; echo "== agent step at the margin, start-up"; "$PY" benchmarks/bench_agent_step.py
+echo; echo "== run-folder size for large replies"; "$PY" benchmarks/bench_run_folder.py
 echo; echo "== embedded local models (tokens/s, seconds per step)"; "$PY" benchmarks/bench_local_model.py

@@ -8,10 +8,10 @@ even past max_commands; the loop stops before the next model call.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import AgentOutcome
+from agentgym.agents.prompts import PromptSet, template_values
 from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
@@ -31,35 +31,23 @@ FORMAT_ERROR_HINT = (
 )
 
 
-def render_system_prompt(template: str, task: TaskSpec, toolbox: Toolbox) -> str:
-    policy = toolbox.policy
-    return template.format(
-        repo_root=toolbox.sandbox.repo_root,
-        workdir=toolbox.sandbox.workdir,
-        max_commands=task.max_commands,
-        timeout_seconds=task.timeout_seconds,
-        allowed=", ".join(policy.allowed) if policy.allowed else "any command",
-        prohibited=", ".join(policy.prohibited) or "none",
-        write_paths=", ".join(policy.write_paths_allowed),
-    )
+def render_system_prompt(prompts: PromptSet, task: TaskSpec, toolbox: Toolbox) -> str:
+    sandbox = toolbox.sandbox
+    return prompts.system_message(template_values(task, toolbox.policy, sandbox.repo_root, sandbox.workdir))
 
 
 class ModelAgent:
     name = "model"
 
-    def __init__(self, client: ModelClient, system_prompt_template: str, *, repeat_limit: int | None = None) -> None:
+    def __init__(self, client: ModelClient, prompts: PromptSet, *, repeat_limit: int | None = None) -> None:
         self.client = client
-        self.template = system_prompt_template
+        self.prompts = prompts
         self.repeat_limit = repeat_limit  # None (v1): no stop on repeated identical calls
-
-    @classmethod
-    def from_prompt_file(cls, client: ModelClient, path: Path, *, repeat_limit: int | None = None) -> ModelAgent:
-        return cls(client, path.read_text(encoding="utf-8"), repeat_limit=repeat_limit)
 
     async def run(self, task: TaskSpec, toolbox: Toolbox, outcome: AgentOutcome) -> None:
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": render_system_prompt(self.template, task, toolbox)},
-            {"role": "user", "content": task.instruction},
+            {"role": "system", "content": render_system_prompt(self.prompts, task, toolbox)},
+            {"role": "user", "content": self.prompts.user_message(task, toolbox.policy)},
         ]
         outcome.prompt_messages = list(messages)
         sent, repeats = 0, _Repeats(self.repeat_limit)

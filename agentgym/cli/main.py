@@ -12,14 +12,17 @@ import typer
 from rich.console import Console
 
 from agentgym.errors import AgentGymError
+from agentgym.textsafe import for_console, install_log_handler
 
 app = typer.Typer(
     help="AgentGym: evaluate LLMs as tool-based coding agents on real repositories, in a sandbox, with oracles.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"max_content_width": 120},
+    rich_markup_mode=None,  # help is plain text: "[env X]" must not be read as rich markup
 )
-tasks_app = typer.Typer(help="Work with task sets.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Work with task sets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(tasks_app, name="tasks")
 err = Console(stderr=True)
 
@@ -57,9 +60,11 @@ def run(
     repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids (default: all with tasks).")] = None,
     task_set: Annotated[str, typer.Option(help="Task set folder under tasks/.")] = "l1",
     tasks: Annotated[
-        str | None, typer.Option("--tasks", help="Only tasks whose id (or file path) matches this glob.")
+        str | None, typer.Option("--tasks", help="Only tasks whose id (or file path) matches this glob (default: all).")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Run at most N tasks (after filtering).", min=1)] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Run at most N tasks (after filtering; default: all).", min=1)
+    ] = None,
     runs_root: Annotated[Path, typer.Option(help="Where run folders are created.")] = Path("runs"),
     config_dir: ConfigDir = None,
     agent: Annotated[
@@ -68,16 +73,29 @@ def run(
     dry_run: Annotated[
         bool, typer.Option(help="Load everything and score without calling a model (nop agent).")
     ] = False,
-    model: Annotated[str | None, typer.Option(help="Model name [env MODEL_NAME / OPENAI_MODEL].")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible base URL [env BASE_URL / OPENAI_BASE_URL].")
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model name [env MODEL_NAME / OPENAI_MODEL; default: 'default' when a base URL is set, else the embedded model]."
+        ),
     ] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key [env OPENAI_API_KEY]. Never written anywhere.")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible base URL [env BASE_URL / OPENAI_BASE_URL; default: https://api.openai.com/v1 when a model is set, else the embedded model]."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="API key [env OPENAI_API_KEY; default: none]. Never written anywhere.")
+    ] = None,
     temperature: Annotated[
-        float | None, typer.Option(help="Sampling temperature [env OPENAI_TEMPERATURE] (0).")
+        float | None, typer.Option(help="Sampling temperature [env OPENAI_TEMPERATURE; default: 0].")
     ] = None,
     max_output_tokens: Annotated[
-        int | None, typer.Option(help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS] (4096).")
+        int | None,
+        typer.Option(
+            help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS; default: 4096, 1024 for the embedded model]."
+        ),
     ] = None,
     include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
     local_model: Annotated[
@@ -96,12 +114,26 @@ def run(
             help="Override a sandbox limit, NAME=INT (repeatable): "
             "cpu_seconds, memory_bytes, file_size_bytes, "
             "max_processes, open_files, output_bytes, "
-            "disk_bytes."
+            "disk_bytes (default: the limits in docs/sandbox.md)."
         ),
     ] = None,
-    scoring_profile: Annotated[str | None, typer.Option(help="v1 (original formula) or v2 (default).")] = None,
+    scoring_profile: Annotated[
+        str | None, typer.Option(help="v1 (original formula) or v2 [default: the weights file's profile, v2].")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Run every task N times.", min=1)] = 1,
     concurrency: Annotated[int, typer.Option(help="Trials run at once.", min=1)] = 1,
+    prompt_profile: Annotated[
+        str | None,
+        typer.Option(
+            help="v1: send the original's prompts/l1_system_prompt_v1.txt verbatim with its first user message; "
+            "agentgym: our jinja2 prompt and the bare instruction [default: v1 when the config tree has that "
+            "file, else agentgym]."
+        ),
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(help="System prompt file for the profile [default: prompts/ of the config tree, or packaged]."),
+    ] = None,
     tool_output_bytes: Annotated[
         int | None,
         typer.Option(
@@ -157,6 +189,8 @@ def run(
         command_policy=command_policy,
         command_budget=command_budget,
         repeat_limit=repeat_limit,
+        prompt_profile=prompt_profile,
+        prompt_file=prompt_file,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
@@ -262,10 +296,11 @@ def serve_local(
 
 
 def main() -> None:
+    install_log_handler()
     try:
         app()
     except AgentGymError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {for_console(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -18,16 +19,17 @@ from agentgym.cli import settings as st
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
-from agentgym.runner.config import system_prompt_path
+from agentgym.runner.interrupt import Interrupted, run_until_signal
 from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sandbox.base import Limits
+from agentgym.textsafe import for_console
 
 console = Console(stderr=True)
 EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
-EXIT_TASK_ERRORS = 4
-EXIT_INTERRUPTED = 130  # the run finished, but some tasks could not be evaluated (model or harness errors)
+EXIT_TASK_ERRORS = 4  # the run finished, but some tasks could not be evaluated (model or harness errors)
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM exits 143 (128 + signal number)
 
 
 @dataclasses.dataclass
@@ -108,10 +110,10 @@ async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings
 def _print_trial(record: TrialRecord) -> None:
     r = record.result
     mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
-    reason = f" ({r.failure_reason})" if r.failure_reason else ""
+    reason = f" ({for_console(r.failure_reason)})" if r.failure_reason else ""
     calls = len(r.transcript.tool_calls)
     console.print(
-        f"  {mark} {r.task.repo}/{r.task.id} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
+        f"  {mark} {for_console(r.task.repo)}/{for_console(r.task.id)} e{r.epoch}: score {r.metrics.score_0_100:.1f}, "
         f"{calls} tool call(s), {r.metrics.commands_used} command(s){reason}"
     )
 
@@ -161,7 +163,7 @@ async def _execute(
                 dry_run=dry_run,
             )
         )
-        console.print(f"run folder: {rundir.root}")
+        console.print(f"run folder: {for_console(rundir.root)}")
         await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
         return rundir
     async with model_endpoint(flags) as (settings, public):
@@ -172,14 +174,12 @@ async def _execute(
         warmed = await asyncio.wrap_future(warm) if warm is not None else None
         client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
         try:
-            agent_obj = ModelAgent.from_prompt_file(
-                client, system_prompt_path(plan.tree), repeat_limit=req.repeat_limit
-            )
+            agent_obj = ModelAgent(client, plan.prompts, repeat_limit=req.repeat_limit)
             rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
             rundir.write_run_config(
                 run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)
             )
-            console.print(f"run folder: {rundir.root}")
+            console.print(f"run folder: {for_console(rundir.root)}")
             await execute(
                 plan,
                 req,
@@ -195,17 +195,27 @@ async def _execute(
     return rundir
 
 
+def _patience() -> None:
+    console.print("[yellow]cleaning up the open sandboxes, then exiting[/]")
+
+
+def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)  # SIGTERM while planning; inside the run, run_until_signal handles both signals
+
+
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
     if dry_run:
         agent = "nop"
-    warm = _warm_up(flags) if agent == "model" else None
-    plan = load_plan(req, progress=lambda m: console.print(m, style="dim", markup=False, highlight=False))
-    console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        rundir = asyncio.run(_execute(plan, req, agent, flags, sandbox, dry_run, warm))
-    except KeyboardInterrupt:  # asyncio.run has cancelled the trials; sandboxes and servers are stopped
-        console.print(f"[bold red]interrupted[/]: finished tasks are kept under {req.runs_root}")
-        return EXIT_INTERRUPTED
+        warm = _warm_up(flags) if agent == "model" else None
+        plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
+        console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
+        rundir = asyncio.run(run_until_signal(_execute(plan, req, agent, flags, sandbox, dry_run, warm), _patience))
+    except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
+        name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
+        console.print(f"[bold red]interrupted[/] ({name}): finished tasks are kept under {for_console(req.runs_root)}")
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
     s = rundir.results
     ok = sum(1 for r in s if r.metrics.success)
     avg = sum(r.metrics.score_0_100 for r in s) / len(s) if s else 0.0
@@ -217,7 +227,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     if broken:
         first = broken[0]
         console.print(
-            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {first.error}",
+            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {for_console(first.error)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -1,8 +1,10 @@
-"""The run folder (FORMATS.md layout). Every file is written atomically as its task finishes."""
+"""The run folder (FORMATS.md layout). Every file is written atomically as its task finishes; the transcript
+JSONL is appended to (results/transcript.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +13,10 @@ from typing import Any
 from agentgym.fsutil import write_atomic
 from agentgym.oracles.agentfile import read_agent_file
 from agentgym.results.report import render_report, summarize
+from agentgym.results.runlock import hold_run_lock, mark_dead_runs
+from agentgym.results.transcript import append_lines, compact
 from agentgym.specs.result import TaskResult
+from agentgym.textsafe import for_terminal
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
 
@@ -43,13 +48,14 @@ class RunDir:
         self.root = root
         self._secrets = [s for s in secrets if s and len(s) >= 4]
         self.results: list[TaskResult] = []
-        self._transcripts: dict[str, list[str]] = {}
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._lock_fd = hold_run_lock(root)  # held for the run's life: tells later runs this one is alive
 
     @classmethod
     def create(cls, runs_root: Path, model_id: str, secrets: list[str]) -> RunDir:
+        mark_dead_runs(runs_root)
         base = runs_root / run_folder_name(model_id)
         path, n = base, 1
         while path.exists():
@@ -101,15 +107,21 @@ class RunDir:
                 "failure_reason": result.failure_reason,
             },
         )
-        lines = self._transcripts.setdefault(repo, [])
-        lines.extend(self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in events)
-        write_atomic(self.root / "transcripts" / f"{repo}.jsonl", "\n".join(lines) + "\n")
+        lines = [self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in compact(events)]
+        append_lines(self.root / "transcripts" / f"{repo}.jsonl", lines)
         self.write_summary()
 
     def write_summary(self, status: str = "running", error: str | None = None) -> None:
         summary = summarize(self.results, self.run_config, status=status, error=error)
         self._json(self.root / "results" / "summary.json", summary)
-        write_atomic(self.root / "results" / "REPORT.md", self._scrub(render_report(summary, self.results)))
+        report = self._scrub(render_report(summary, self.results))  # read in terminals: no control characters
+        write_atomic(self.root / "results" / "REPORT.md", "\n".join(for_terminal(x, 10**6) for x in report.split("\n")))
+
+    def close(self) -> None:
+        """Release the run's lock (the process exiting does it too)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 __all__ = ["RunDir", "run_folder_name"]

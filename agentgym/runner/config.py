@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from agentgym.agents.prompts import PromptSet
 from agentgym.errors import OracleError, SpecError
 from agentgym.oracles import validate_call
 from agentgym.specs.loader import load_model
@@ -72,8 +73,32 @@ def load_weights(tree: ConfigTree, profile: str | None = None) -> Weights:
     return weights.model_copy(update={"profile": profile}) if profile else weights
 
 
+V1_PROMPT = "prompts/l1_system_prompt_v1.txt"
+
+
 def system_prompt_path(tree: ConfigTree) -> Path:
     return tree.part("prompts/system.md")
+
+
+def load_prompts(tree: ConfigTree, profile: str | None = None, prompt_file: Path | None = None) -> PromptSet:
+    """The prompt profile of the run: `v1` when asked, or when the user's config tree has the original's
+    prompts/l1_system_prompt_v1.txt (and no other profile was asked); else ours. Checked here, at plan time."""
+    if profile not in (None, "auto", "v1", "agentgym"):
+        raise SpecError(f"--prompt-profile: expected v1, agentgym or auto, got '{profile}'")
+    v1_in_tree = tree.root / V1_PROMPT if tree.root is not None else None
+    has_v1 = v1_in_tree is not None and v1_in_tree.is_file()
+    if profile == "v1" or (profile in (None, "auto") and prompt_file is None and has_v1):
+        path = prompt_file or (v1_in_tree if has_v1 else None)
+        if path is None:
+            raise SpecError(f"--prompt-profile v1: no {V1_PROMPT} in the config tree (give --prompt-file PATH)")
+        return PromptSet.from_file("v1", _existing(path))
+    return PromptSet.from_file("agentgym", _existing(prompt_file or system_prompt_path(tree)))
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise SpecError(f"{path}: prompt file not found")
+    return path.resolve()
 
 
 def _shared_policy(task_set_dir: Path) -> CommandPolicy:

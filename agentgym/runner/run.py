@@ -15,6 +15,7 @@ from typing import Any
 
 from agentgym import __version__
 from agentgym.agents.base import Agent
+from agentgym.agents.prompts import PromptSet
 from agentgym.errors import ModelError
 from agentgym.oracles import ExpectedCache
 from agentgym.results.rundir import RunDir
@@ -23,10 +24,12 @@ from agentgym.runner.config import (
     LoadedRepo,
     LoadedTask,
     TaskFilter,
+    load_prompts,
     load_repos,
     load_tasks,
     load_weights,
 )
+from agentgym.runner.interrupt import TrackingFactory, shielded
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sandbox.isolation import isolation
@@ -56,6 +59,8 @@ class RunRequest:
     command_policy: str = "v1"  # v1: the original's first-word rule; strict: every command word (shell parse)
     command_budget: str = "v1"  # v1: a reply's calls all run past max_commands, then stop; refuse: opt-in
     repeat_limit: int | None = None  # opt-in stop after N identical calls in a row (v1: none)
+    prompt_profile: str | None = None  # v1, agentgym, or None/auto (v1 when the tree has the v1 prompt file)
+    prompt_file: Path | None = None
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Plan:
     weights: Weights
     snapshots: dict[str, Snapshot]
     trials: list[TrialPlan]
+    prompts: PromptSet
 
 
 def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
@@ -74,6 +80,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
     repos = load_repos(tree)
     tasks = load_tasks(tree, req.task_set, repos, TaskFilter(req.repos, req.tasks_glob, req.limit))
     weights = load_weights(tree, req.scoring_profile)
+    prompts = load_prompts(tree, req.prompt_profile, req.prompt_file)
     snapshots: dict[str, Snapshot] = {}
     for repo_id in sorted({t.spec.repo for t in tasks}):
         loaded = repos[repo_id]
@@ -92,7 +99,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         for epoch in range(req.epochs)
         for task in tasks
     ]
-    return Plan(tree, repos, tasks, weights, snapshots, trials)
+    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts)
 
 
 def run_config(
@@ -119,6 +126,7 @@ def run_config(
         "repeat_limit": req.repeat_limit,
         "concurrency": req.concurrency,
         "scoring": plan.weights.model_dump(),
+        **plan.prompts.describe(),
         "tasks_planned": len(plan.trials),
         "tasks": [{"id": t.spec.id, "repo": t.spec.repo, "content_hash": t.spec.content_hash()} for t in plan.tasks],
         "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
@@ -142,10 +150,14 @@ async def execute(
     secrets: list[str] | None = None,
     on_trial: Callable[[TrialRecord], None] = lambda _r: None,
 ) -> None:
-    """Schedule every trial (bounded concurrency); stop early on a fatal model error."""
+    """Schedule every trial (bounded concurrency); stop early on a fatal model error.
+
+    Cancellation (SIGINT/SIGTERM) marks the run interrupted; every sandbox still open is cleaned up (shielded).
+    """
+    tracker = TrackingFactory(factory)
     ctx = TrialContext(
         agent=agent,
-        sandbox_factory=factory,
+        sandbox_factory=tracker,
         weights=plan.weights,
         limits=req.limits,
         model_id=model_id,
@@ -169,11 +181,14 @@ async def execute(
             if record.fatal:
                 fatal.append(record.fatal)
 
+    rundir.write_summary()  # "running" from the start: a later run can tell if this one died (results/runlock.py)
     try:
         await asyncio.gather(*(one(t) for t in plan.trials))
     except (asyncio.CancelledError, KeyboardInterrupt):
-        rundir.write_summary(status="interrupted", error="interrupted by the user")
+        rundir.write_summary(status="interrupted", error="interrupted (SIGINT or SIGTERM)")
         raise
+    finally:
+        await shielded(tracker.close_all())
     if fatal:
         rundir.write_summary(status="aborted", error=fatal[0])
         raise ModelError(f"run stopped: {fatal[0]} (finished tasks are in {rundir.root})")
