@@ -211,7 +211,7 @@ def test_walkers_copy_diff_and_remove_a_1200_level_tree(tmp_path: Path) -> None:
     make_chain(work / "data", 1200)
     make_chain(tmp_path / "snap" / "data", 1200)
     changes = diff_trees(str(tmp_path / "snap"), str(work), lambda rel: False)
-    assert [(c.path, c.change) for c in changes][0] == (f"eval_artifacts/{LONG}", "added")  # baseline: empty
+    assert (changes[0].path, changes[0].change) == (f"eval_artifacts/{LONG}", "added")  # baseline: empty
     assert [(c.change, c.detail[:60]) for c in changes[1:]] == [
         ("limit", f"diff: depth limit {MAX_DEPTH} reached under data/{LONG[:19]}")
     ]

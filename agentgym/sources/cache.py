@@ -6,7 +6,7 @@ Layout under `cache_root()`:
     snapshots/<digest>.json    metadata: file count, bytes, creation time, the source that made it
     keys/<sha256(key)>.json    key index: source key (e.g. git url + commit) -> digest (+ provenance)
     git/<name>.git             bare mirrors of git remotes (see git.py)
-    tools/                     the private pip helper venv (see pypi.py)
+    snapshots/<digest>.unisolated  marker: a --sandbox local trial could write it (see integrity.py)
     locks/                     flock files serializing fetchers of the same source
     tmp/                       staging dirs: on the same filesystem, so publishing is one rename()
 
