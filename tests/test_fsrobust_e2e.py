@@ -4,6 +4,8 @@ a path over PATH_MAX left in eval_artifacts/, and a `--sandbox local` agent writ
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,33 @@ def test_local_agent_writing_into_the_cache_is_detected(tmp_path: Path, demo_rep
     assert all(r["metrics"]["success"] for r in _results(run).values())
     snapshots = [p for p in (cache_dir / "snapshots").iterdir() if p.is_dir()]
     assert len(snapshots) == 1 and "tampered" not in (snapshots[0] / "README.md").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the agent mounts a tmpfs (possible as root with --sandbox local)")
+def test_a_trial_whose_workspace_cannot_be_removed_loses_nothing(
+    tmp_path: Path, demo_repo: Path, cache_dir: Path
+) -> None:
+    """A mount point in the local workspace: checking and removing it fail; the error stays in that trial."""
+    cfg = write_config(tmp_path / "cfg", str(demo_repo), {"task_001.yaml": TASK_TOP, "task_003.yaml": TASK_MD})
+    mount = "mkdir eval_artifacts/m && mount -t tmpfs agentgym-test eval_artifacts/m && echo x > eval_artifacts/m/f"
+    scripts = {
+        "Count the entries": [{"tool": "run_command", "args": {"command": mount}}, ANSWER_TOP, {"content": "ok"}],
+        "answer.md": [{"tool": "run_command", "args": {"command": "sleep 1"}}, ANSWER_MD, {"content": "ok"}],
+    }
+    try:
+        with ScriptedServer(ScriptByTask(scripts)) as server:
+            code, out, run = _run(cfg, server, tmp_path, "--concurrency", "2", "--sandbox", "local")
+            assert code == 4, out
+            assert "Traceback" not in out
+            assert "cleanup after demo_task_001 failed: cannot remove" in out
+            results = _results(run)
+            assert results["demo_task_001"]["failure_reason"] == "harness_error"
+            assert "a mount point inside the tree at m" in results["demo_task_001"]["error"]
+            assert results["demo_task_003"]["metrics"]["success"] is True
+            code, out, run = _run(cfg, server, tmp_path, "--concurrency", "2", "--sandbox", "bwrap")
+        assert code == 0, out  # the agent's mount is still there: this run's sweep names it and goes on
+        assert "cannot sweep" in out and "a mount point inside the tree" in out and "Traceback" not in out
+        assert all(r["metrics"]["success"] for r in _results(run).values())
+    finally:
+        for path in (cache_dir / "workspaces").glob("*/repo/eval_artifacts/m"):
+            subprocess.run(["umount", "-l", str(path)], check=False)

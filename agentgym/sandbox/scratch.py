@@ -21,7 +21,7 @@ from agentgym.errors import SandboxError
 from agentgym.sandbox import hostmount
 from agentgym.sandbox.process import EXECUTOR_SCRIPT
 from agentgym.sandbox.treeops import TreeBudget, copy_tree, remove_tree
-from agentgym.sandbox.workspace import OwnerLock, Workspace, sweep_locked_dirs
+from agentgym.sandbox.workspace import OwnerLock, Workspace, sweep_locked_dirs, walk_errors
 from agentgym.sandbox.writepaths import REPO_VIEW
 
 logger = logging.getLogger(__name__)
@@ -152,10 +152,11 @@ def copy_back(scratch: Scratch) -> list[str]:
     for copy, host in scratch.copies:
         budget.prefix = views[copy].removeprefix(REPO_VIEW).lstrip("/")
         remove_tree(str(host))
-        if copy.exists() or copy.is_symlink():
-            copy_tree(str(copy), str(host), writable=True, budget=budget)
-        elif not host.parent.is_dir():
-            host.parent.mkdir(parents=True)
+        with walk_errors("copy the agent's files back"):
+            if copy.exists() or copy.is_symlink():
+                copy_tree(str(copy), str(host), writable=True, budget=budget)
+            elif not host.parent.is_dir():
+                host.parent.mkdir(parents=True)
     for path in budget.skipped:
         logger.warning("not copied back (over the disk limit): %s", ascii(path))
     scratch.notes += budget.notes

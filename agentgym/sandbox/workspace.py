@@ -17,7 +17,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from agentgym.errors import SandboxError
 from agentgym.sandbox import treediff
 from agentgym.sandbox.base import WriteEvent
 from agentgym.sandbox.treediff import ARTIFACTS, limit_events
-from agentgym.sandbox.treeops import TreeBudget, copy_tree, remove_tree
+from agentgym.sandbox.treeops import TreeBudget, copy_tree, remove_tree, short_path
 from agentgym.sandbox.writepaths import WritePlan
 from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot
@@ -97,8 +97,9 @@ def sweep_locked_dirs(base: Path, remove: Callable[[Path], None]) -> int:
         lock_file = OwnerLock.for_dir(entry)
         if not lock_file.exists():
             if _legacy_stale(entry.name):
-                remove(entry)
-                removed += 1
+                with contextlib.suppress(SandboxError):
+                    remove(entry)
+                    removed += 1
             continue
         try:
             lock = OwnerLock(lock_file)
@@ -108,6 +109,8 @@ def sweep_locked_dirs(base: Path, remove: Callable[[Path], None]) -> int:
             if entry.exists():
                 remove(entry)
                 removed += 1
+        except SandboxError as exc:  # one bad leftover must not stop this run: it is left and named
+            logger.warning("cannot sweep %s: %s", ascii(entry.name), exc.message)
         finally:
             lock.release(unlink=True)
     return removed
@@ -141,11 +144,10 @@ class Workspace:
 
         Also returns, as `change="limit"` events, the caps the copy-back and the link sweep hit.
         """
-        changes = (
-            []
-            if self.plan.covers("")
-            else treediff.diff_trees(str(self.snapshot.path), str(self.repo), self.plan.covers)
-        )
+        if self.plan.covers(""):
+            return self.limit_events()
+        with walk_errors("compare the final tree with the snapshot"):
+            changes = treediff.diff_trees(str(self.snapshot.path), str(self.repo), self.plan.covers)
         return changes + self.limit_events()
 
     def drop_escaping_links(self) -> list[str]:
@@ -156,7 +158,8 @@ class Workspace:
         deeper than the depth cap is deleted (and noted): nothing after the trial has to walk it.
         """
         rels = sorted({p.rel for p in self.plan.repo_paths} | {ARTIFACTS})
-        sweep = treediff.drop_escaping_links(str(self.repo), rels)
+        with walk_errors("check the final tree for symlinks"):
+            sweep = treediff.drop_escaping_links(str(self.repo), rels)
         for rel in sweep.dropped:
             logger.warning("dropped symlink %s: it leads outside the repo", ascii(rel))
         self.notes += [f"after the trial: {note}" for note in sweep.notes]
@@ -177,6 +180,17 @@ class Workspace:
         if self.lock is not None:
             self.lock.release(unlink=True)
         self.removed = True
+
+
+@contextlib.contextmanager
+def walk_errors(what: str) -> Iterator[None]:
+    """An OSError in a walk of the agent's tree (a mount point, a tree moved under us) is a one-line
+    SandboxError naming the place, not a harness bug."""
+    try:
+        yield
+    except OSError as exc:
+        where = short_path(exc.filename) if isinstance(exc.filename, str) else "?"
+        raise SandboxError(f"cannot {what}: {exc.strerror or exc} at {ascii(where)[1:-1]}") from None
 
 
 def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Workspace:
