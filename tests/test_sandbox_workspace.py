@@ -242,6 +242,12 @@ def test_copy_stops_at_the_entry_limit_and_drops_deep_escaping_links(tmp_path: P
     assert len(list((tmp_path / "dst").iterdir())) == 10
     assert budget.notes == ["copy-back: entry limit 10 reached at f10"]
 
+    budget = TreeBudget(remaining=5, what="copy-back", prefix="eval_artifacts")
+    copy_tree(str(src), str(tmp_path / "dst2"), writable=True, budget=budget)  # 5 of 50 one-byte files fit
+    assert len(list((tmp_path / "dst2").iterdir())) == 5 and len(budget.skipped) == 45
+    assert budget.all_notes()[0] == "copy-back: not copied (over the disk limit): eval_artifacts/f05"
+    assert len(budget.all_notes()) == 11 and budget.all_notes()[-1] == "copy-back: 35 more like these"
+
     make_chain(tmp_path / "repo" / "eval_artifacts", 40, name="a")
     sweep = drop_escaping_links(str(tmp_path / "repo"), ["eval_artifacts"])
     assert sweep.dropped == ["eval_artifacts/" + "a/" * 40 + "escape"] and sweep.notes == []

@@ -137,7 +137,7 @@ def _copy_in(host: Path, copy: Path, uid: int) -> None:
                 hint="raise it with --limit disk_bytes=N",
             ) from None
         raise
-    for note in budget.notes:
+    for note in budget.all_notes():
         logger.warning("%s", ascii(note))
 
 
@@ -157,9 +157,11 @@ def copy_back(scratch: Scratch) -> list[str]:
                 copy_tree(str(copy), str(host), writable=True, budget=budget)
             elif not host.parent.is_dir():
                 host.parent.mkdir(parents=True)
-    for path in budget.skipped:
-        logger.warning("not copied back (over the disk limit): %s", ascii(path))
-    scratch.notes += budget.notes
+    if budget.skipped:
+        logger.warning(
+            "%d file(s) not copied back (over the disk limit), e.g. %s", len(budget.skipped), ascii(budget.skipped[0])
+        )
+    scratch.notes += budget.all_notes()
     return budget.skipped
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentgym.sandbox.base import WriteEvent
-from agentgym.sandbox.treeops import MAX_DEPTH, DirCursor, TreeBudget, list_entries, remove_at, short_path
+from agentgym.sandbox.treeops import MAX_DEPTH, MAX_NOTES, DirCursor, TreeBudget, list_entries, remove_at, short_path
 
 ARTIFACTS = "eval_artifacts"
 SAFE_PATH_CHARS = 3800  # symlinks deeper than this (in characters) are dropped unresolved
@@ -65,7 +65,7 @@ def diff_trees(snap_root: str, work_root: str, covers: Callable[[str], bool]) ->
                 work.ascend()
                 if level.snap_present:
                     snap.ascend()
-    return out + limit_events(budget.notes)
+    return out + limit_events(budget.all_notes())
 
 
 def _diff_level(
@@ -185,7 +185,8 @@ def _sweep_level(cur: DirCursor, root: str, repo: str, rel: str, max_depth: int,
                 dirs.append(name)
             else:
                 remove_at(cur.fd, name)
-                sweep.notes.append(f"removed what lies deeper than {max_depth} levels under {short_path(sub)}")
+                if len(sweep.notes) < MAX_NOTES:
+                    sweep.notes.append(f"removed what lies deeper than {max_depth} levels under {short_path(sub)}")
         elif stat.S_ISLNK(mode) and _escapes(root, os.path.join(repo, sub)):
             os.unlink(name, dir_fd=cur.fd)
             sweep.dropped.append(sub)

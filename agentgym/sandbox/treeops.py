@@ -21,6 +21,7 @@ from agentgym.errors import SandboxError
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_DEPTH = 256
 MAX_ENTRIES = 100_000
+MAX_NOTES = 10
 DETAIL_CHARS = 160  # paths in notes are shortened to this many characters
 _CHUNK = 1 << 20
 
@@ -96,7 +97,11 @@ def _open_dir(dir_fd: int | None, name: str, writable: bool) -> int:
     except PermissionError:
         if not writable:
             raise
-        os.chmod(name, 0o700, dir_fd=dir_fd)  # lstat said dir and O_NOFOLLOW refused no link: not a link
+        path_fd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:  # chmod through the fd: never through a link put in its place
+            os.chmod(f"/proc/self/fd/{path_fd}", 0o700)
+        finally:
+            os.close(path_fd)
         fd = os.open(name, O_DIR, dir_fd=dir_fd)
     if writable:
         mode = os.fstat(fd).st_mode
@@ -191,8 +196,18 @@ class TreeBudget:
     skipped: list[str] = field(default_factory=list)  # files left out for the byte cap
     notes: list[str] = field(default_factory=list)
 
+    dropped_notes: int = 0
+
     def note(self, text: str) -> None:
-        self.notes.append(f"{self.what}: {text}")
+        """Keep the first MAX_NOTES notes; count the rest (one event per skipped file could be 100,000)."""
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(f"{self.what}: {text}")
+        else:
+            self.dropped_notes += 1
+
+    def all_notes(self) -> list[str]:
+        more = [f"{self.what}: {self.dropped_notes} more like these"] if self.dropped_notes else []
+        return self.notes + more
 
     def where(self, rel: str) -> str:
         return short_path(f"{self.prefix}/{rel}" if self.prefix and rel else self.prefix or rel)

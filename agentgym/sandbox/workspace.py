@@ -25,7 +25,7 @@ from agentgym.errors import SandboxError
 from agentgym.sandbox import treediff
 from agentgym.sandbox.base import WriteEvent
 from agentgym.sandbox.treediff import ARTIFACTS, limit_events
-from agentgym.sandbox.treeops import TreeBudget, copy_tree, remove_tree, short_path
+from agentgym.sandbox.treeops import MAX_NOTES, TreeBudget, copy_tree, remove_tree, short_path
 from agentgym.sandbox.writepaths import WritePlan
 from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot
@@ -173,8 +173,10 @@ class Workspace:
         rels = sorted({p.rel for p in self.plan.repo_paths} | {ARTIFACTS})
         with walk_errors("check the final tree for symlinks"):
             sweep = treediff.drop_escaping_links(str(self.repo), rels)
-        for rel in sweep.dropped:
+        for rel in sweep.dropped[:MAX_NOTES]:
             logger.warning("dropped symlink %s: it leads outside the repo", ascii(rel))
+        if len(sweep.dropped) > MAX_NOTES:
+            logger.warning("dropped %d more symlinks leading outside the repo", len(sweep.dropped) - MAX_NOTES)
         self.notes += [f"after the trial: {note}" for note in sweep.notes]
         return sweep.dropped
 
@@ -318,5 +320,5 @@ def copy_tree_safely(src: str, dst: str, *, writable: bool, budget: TreeBudget |
     own = budget if budget is not None else TreeBudget(remaining=1 << 62)
     copy_tree(src, dst, writable=writable, budget=own)
     if budget is None:
-        for note in own.notes:
+        for note in own.all_notes():
             logger.warning("%s", ascii(note))
