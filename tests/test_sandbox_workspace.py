@@ -11,11 +11,11 @@ import pytest
 from test_sandbox_support import make_snapshot
 
 from agentgym.errors import SandboxError
+from agentgym.fstree import MAX_DEPTH, TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox import hostmount
 from agentgym.sandbox.executor import Capture
 from agentgym.sandbox.scratch import sweep_stale_mounts
 from agentgym.sandbox.treediff import diff_trees, drop_escaping_links
-from agentgym.sandbox.treeops import MAX_DEPTH, TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox.workspace import OwnerLock, create_workspace, sweep_stale_workspaces, workspaces_root
 from agentgym.sandbox.writepaths import WritePath, plan_write_paths, resolve_workdir
 from agentgym.sources.base import Snapshot

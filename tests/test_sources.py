@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pytest
 
 from agentgym.errors import SourceError
-from agentgym.sources import Snapshot, cache_root, fetch_snapshot, tree_digest
+from agentgym.sources import Snapshot, cache_root, fetch_snapshot, integrity, tree_digest
 from agentgym.sources import cache as cache_mod
 from agentgym.sources import git as git_mod
 from agentgym.sources import path as path_mod
@@ -602,6 +602,40 @@ def test_real_pypi_fetch(tmp_path: Path) -> None:
     assert (snap.path / "mmengine" / "__init__.py").is_file()
     assert snap.source["file"] == "mmengine-0.10.7.tar.gz"
     assert tree_digest(snap.path).files == 168
+
+
+# --- snapshots an unisolated trial could reach (issue 7 item 8) ---------------------------------
+
+
+def test_a_changed_snapshot_is_refused_then_rebuilt(cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.py").write_text("A = 1\n")
+    (src / "README.md").write_text("# r\n")
+    snap = fetch(cache, tmp_path, path="src")
+    integrity.check_before_use(snap)  # no marker: nothing to verify
+    integrity.mark_unisolated(snap)
+    integrity.check_before_use(snap)  # marked and intact
+    target = snap.path / "pkg" / "a.py"
+    os.chmod(target, 0o644)
+    target.write_text("A = 2\n")  # what a --sandbox local agent can do through the real path
+    with pytest.raises(SourceError, match=r"changed after it was cached .*; changed: pkg/a\.py\)"):
+        integrity.check_before_use(snap)
+    again = fetch(cache, tmp_path, path="src")  # the fetch moves the changed tree away and builds it again
+    assert again.digest == snap.digest and (again.path / "pkg" / "a.py").read_text() == "A = 1\n"
+    assert not integrity.marker_path(again.path).exists()
+    integrity.mark_unisolated(again)
+    fd = os.open(again.path, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1100):  # deeper than the interpreter's recursion limit, longer than PATH_MAX
+        os.mkdir("d" * 100, dir_fd=fd)
+        child = os.open("d" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    with pytest.raises(SourceError, match=r"changed after it was cached \(digest now unreadable: "):
+        integrity.check_before_use(again)
+    assert fetch(cache, tmp_path, path="src").digest == snap.digest
+    assert [p.name for p in (cache / "tmp").iterdir()] == []  # the changed trees are gone
 
 
 # --- the shipped registry -----------------------------------------------------------------------

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import SandboxError
+from agentgym.fstree import TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox import hostmount
 from agentgym.sandbox.process import EXECUTOR_SCRIPT
-from agentgym.sandbox.treeops import TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox.workspace import OwnerLock, Workspace, sweep_locked_dirs, walk_errors
 from agentgym.sandbox.writepaths import REPO_VIEW
 

@@ -1,6 +1,6 @@
 """After-trial walks of a workspace: the diff against the snapshot and the sweep of escaping symlinks.
 
-Both are iterative and fd-relative (see treeops.py) with a depth cap; the diff also has an entry cap.
+Both are iterative and fd-relative (see agentgym/fstree.py) with a depth cap; the diff also has an entry cap.
 A cap that is hit becomes a `WriteEvent(change="limit")`, recorded as a `sandbox_blocked` event.
 """
 
@@ -11,8 +11,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agentgym.fstree import MAX_DEPTH, MAX_NOTES, DirCursor, TreeBudget, list_entries, remove_at, short_path
 from agentgym.sandbox.base import WriteEvent
-from agentgym.sandbox.treeops import MAX_DEPTH, MAX_NOTES, DirCursor, TreeBudget, list_entries, remove_at, short_path
 
 ARTIFACTS = "eval_artifacts"
 SAFE_PATH_CHARS = 3800  # symlinks deeper than this (in characters) are dropped unresolved

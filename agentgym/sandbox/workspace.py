@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import SandboxError
+from agentgym.fstree import MAX_NOTES, TreeBudget, copy_tree, remove_tree, short_path
 from agentgym.sandbox import treediff
 from agentgym.sandbox.base import WriteEvent
 from agentgym.sandbox.treediff import ARTIFACTS, limit_events
-from agentgym.sandbox.treeops import MAX_NOTES, TreeBudget, copy_tree, remove_tree, short_path
 from agentgym.sandbox.writepaths import WritePlan
 from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot

@@ -19,9 +19,10 @@ import stat
 from pathlib import Path
 
 from agentgym.errors import SourceError
+from agentgym.fstree import short_path
 from agentgym.fsutil import write_json_atomic
 from agentgym.sources.base import Snapshot
-from agentgym.sources.cache import remove_tree, tree_digest
+from agentgym.sources.cache import UnsupportedEntry, remove_tree, tree_digest
 
 MARKER_SUFFIX = ".unisolated"
 MAX_NAMED = 3
@@ -57,11 +58,14 @@ def check_before_use(snapshot: Snapshot) -> None:
     marker = marker_path(snapshot.path)
     if not marker.exists():
         return
-    digest = tree_digest(snapshot.path, git_commit=_git_commit(marker)).digest
-    if digest != snapshot.digest:
+    try:
+        now = tree_digest(snapshot.path, git_commit=_git_commit(marker)).digest
+    except (OSError, UnsupportedEntry) as exc:  # a fifo, a path over PATH_MAX: not a snapshot any more
+        now = f"unreadable: {exc}"
+    if now != snapshot.digest:
         raise SnapshotChanged(
             f"snapshot {snapshot.digest[:12]} of repo '{snapshot.repo_id}' ({snapshot.path}) changed after it "
-            f"was cached (digest now {digest[:12]}; {_changed_entries(snapshot.path)}): a --sandbox local "
+            f"was cached (digest now {now[:40]}; {_changed_entries(snapshot.path)}): a --sandbox local "
             "trial can write into the cache. Refusing to use it; the next run's fetch rebuilds it"
         )
 
@@ -91,12 +95,19 @@ def _changed_entries(root: Path) -> str:
     pending = [("", str(root))]
     while pending and len(changed) < MAX_NAMED:
         rel, full = pending.pop()
-        with os.scandir(full) as it:
-            for entry in sorted(it, key=lambda e: e.name):
+        try:
+            with os.scandir(full) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:  # too deep to name
+            continue
+        for entry in entries:
+            try:
                 st = entry.stat(follow_symlinks=False)
-                child = f"{rel}/{entry.name}" if rel else entry.name
-                if st.st_ctime_ns > published and len(changed) < MAX_NAMED:
-                    changed.append(ascii(child)[1:-1])
-                if stat.S_ISDIR(st.st_mode):
-                    pending.append((child, entry.path))
+            except OSError:
+                continue
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            if st.st_ctime_ns > published and len(changed) < MAX_NAMED:
+                changed.append(short_path(ascii(child)[1:-1], 100))
+            if stat.S_ISDIR(st.st_mode):
+                pending.append((child, entry.path))
     return "changed: " + ", ".join(changed) if changed else "no entry names the change"
