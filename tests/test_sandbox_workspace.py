@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -335,3 +337,39 @@ def test_scratch_mount_sweep_is_lock_based(tmp_path: Path, monkeypatch: pytest.M
         holder.wait(timeout=60)
     assert sweep_stale_mounts() == 1
     assert not live.exists() and not OwnerLock.for_dir(live).exists()
+
+
+NOT_ROOT_REMOVE = """
+import os, sys
+from agentgym.fstree import remove_tree
+top = sys.argv[1]
+fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+for _ in range(1100):
+    os.mkdir("a" * 100, dir_fd=fd)
+    child = os.open("a" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    os.close(fd)
+    fd = child
+os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+os.fchmod(fd, 0o000)  # the agent locked the bottom directory: only its owner's chmod opens it again
+os.close(fd)
+os.chmod(top, 0o500)
+remove_tree(top)
+print("gone" if not os.path.exists(top) else "left")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="drops to an unprivileged uid")
+def test_removal_as_the_owner_opens_directories_the_agent_locked() -> None:
+    base = Path(tempfile.mkdtemp(prefix="agentgym-locked-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        os.chown(base, 65534, 65534)  # the harness user owns the workspaces folder
+        top = base / "t"
+        top.mkdir()
+        os.chown(top, 65534, 65534)
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", NOT_ROOT_REMOVE]
+        proc = subprocess.run([*cmd, str(top)], env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.stdout == "gone\n", proc.stderr
+    finally:
+        remove_tree(str(base))
