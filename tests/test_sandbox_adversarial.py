@@ -411,9 +411,13 @@ def test_links_and_sparse_files_left_for_the_harness_are_defused(sbx: SandboxEnv
                 timeout=10,
             )
             assert result.stdout == "done\n"
-            assert await sandbox.stop() == []
+            changes = await sandbox.stop()  # the byte cap of the copy-back is recorded (issue 7 item 3)
+            assert [c for c in changes if c.change != "limit"] == []
             left = sorted(p.name for p in (sandbox.host_root / "eval_artifacts").iterdir())
             if os.geteuid() == 0:  # sparse in the tmpfs but over disk_bytes: never written to the host disk
+                assert [c.detail for c in changes] == [
+                    "copy-back: not copied (over the disk limit): eval_artifacts/huge"
+                ]
                 assert "107374182400" in result.stderr or "100G" in result.stderr, result.stderr
                 assert left == ["ok"]
             assert not any(p.is_symlink() and p.name != "ok" for p in (sandbox.host_root / "eval_artifacts").iterdir())

@@ -16,6 +16,7 @@ import pytest
 from agentgym.sandbox import bwrap_available, get_sandbox_factory
 from agentgym.sandbox.base import CommandResult, Limits, Sandbox, SandboxSpec, WriteEvent
 from agentgym.sources.base import Snapshot
+from agentgym.sources.cache import UnsupportedEntry, tree_digest
 from agentgym.specs.task import ResolvedPolicy
 
 BWRAP_OK, BWRAP_WHY = bwrap_available()
@@ -67,7 +68,16 @@ def make_snapshot(root: Path, files: dict[str, str] | None = None, *, with_git: 
             path = os.path.join(dirpath, name)
             if not os.path.islink(path):
                 os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
-    return Snapshot(repo_id="demo", path=root, digest="ab" * 32, source={"kind": "test"})
+    return Snapshot(repo_id="demo", path=root, digest=_digest(root), source={"kind": "test"})
+
+
+def _digest(root: Path) -> str:
+    """The real digest (a snapshot a local trial used is verified against it before every later use);
+    a placeholder for trees the cache could not hold (a fifo), which are never verified."""
+    try:
+        return tree_digest(root).digest
+    except UnsupportedEntry:
+        return "ab" * 32
 
 
 def fingerprint(*roots: Path) -> dict[str, tuple[int, int, str]]:

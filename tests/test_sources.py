@@ -7,30 +7,31 @@ Everything runs on real git repositories, files and a loopback HTTP server in tm
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import io
+import json
 import os
 import shutil
 import stat
 import subprocess
-import sys
 import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from agentgym.errors import SourceError
-from agentgym.sources import Snapshot, cache_root, fetch_snapshot, tree_digest
+from agentgym.sources import Snapshot, cache_root, fetch_snapshot, integrity, tree_digest
 from agentgym.sources import cache as cache_mod
 from agentgym.sources import git as git_mod
 from agentgym.sources import path as path_mod
-from agentgym.sources import pypi as pypi_mod
 from agentgym.sources.cache import SnapshotStore
+from agentgym.sources.pyindex import index_settings, request, safe_url
 from agentgym.specs.loader import load_model
 from agentgym.specs.repo import RepoSpec
 
@@ -463,13 +464,11 @@ def make_sdist(dest_dir: Path) -> Path:
 
 @pytest.fixture
 def local_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """pip sees only a local --find-links dir and runs in this interpreter (no helper venv: that
-    needs the index; test_real_pypi_fetch covers it)."""
+    """No index, only a local find-links folder (what pip would see with these settings)."""
     links = tmp_path / "links"
     links.mkdir()
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
-    monkeypatch.setattr(pypi_mod, "helper_python", lambda store: Path(sys.executable))
     return make_sdist(links)
 
 
@@ -486,24 +485,114 @@ def test_pypi_local_sdist(cache: Path, tmp_path: Path, local_index: Path) -> Non
 def test_pypi_errors(cache: Path, tmp_path: Path, local_index: Path) -> None:
     with pytest.raises(SourceError, match=r"^repo 'tiny': sha256 mismatch for tiny_pkg-0\.1\.tar\.gz"):
         fetch(cache, tmp_path, id="tiny", pypi="tiny_pkg==0.1", sha256="0" * 64)
-    with pytest.raises(SourceError, match=r"^repo 'tiny': pip download tiny_pkg==9.9 failed: .*tiny_pkg==9\.9"):
+    with pytest.raises(SourceError, match=r"^repo 'tiny': no source distribution of tiny_pkg==9\.9 on .*links$"):
         fetch(cache, tmp_path, id="tiny", pypi="tiny_pkg==9.9", sha256="0" * 64)
     with pytest.raises(SourceError, match=r"offline and tiny_pkg==0\.1 is not in the cache"):
         fetch(cache, tmp_path, offline=True, id="tiny", pypi="tiny_pkg==0.1", sha256="0" * 64)
 
 
-def test_pip_verdict_picks_the_informative_line() -> None:
-    stderr = (
-        "  error: subprocess-exited-with-error\n      error: invalid command 'bdist_wheel'\n"
-        "error: metadata-generation-failed\nnote: This is an issue with the package\nhint: See above\n"
+EVIL_SETUP = b"""
+import pathlib
+pathlib.Path({marker!r}).write_text("the sdist's code ran on the host")
+from setuptools import setup
+setup(name="evil-pkg", version="1.0")
+"""
+
+
+class SimpleIndex(http.server.BaseHTTPRequestHandler):
+    """A PEP 691 / PEP 503 simple index for one project, serving the JSON or the HTML page."""
+
+    files: ClassVar[dict[str, bytes]] = {}
+    json_api: ClassVar[bool] = True
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Accept", "")))
+        name = self.path.rsplit("/", 1)[-1]
+        if self.path == "/simple/evil-pkg/":
+            links = {n: hashlib.sha256(d).hexdigest() for n, d in self.files.items()}
+            if self.json_api and "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
+                files = [{"filename": n, "url": f"../../files/{n}", "hashes": {"sha256": h}} for n, h in links.items()]
+                self._send("application/vnd.pypi.simple.v1+json", json.dumps({"files": files}).encode())
+            else:
+                body = "".join(f'<a href="../../files/{n}#sha256={h}">{n}</a>' for n, h in links.items())
+                self._send("text/html", f"<html><body>{body}</body></html>".encode())
+        elif self.path.startswith("/files/") and name in self.files:
+            self._send("application/octet-stream", self.files[name])
+        else:
+            self.send_error(404)
+
+    def _send(self, kind: str, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("api", ["json", "html"])
+def test_pypi_sdist_is_fetched_as_a_file_and_never_built(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    marker = tmp_path / "EXECUTED"
+    sdist = tmp_path / "evil_pkg-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        add_tar_member(tar, "evil_pkg-1.0/setup.py", EVIL_SETUP.replace(b"{marker!r}", repr(str(marker)).encode()))
+        add_tar_member(tar, "evil_pkg-1.0/pyproject.toml", b'[build-system]\nrequires = ["setuptools"]\n')
+        add_tar_member(tar, "evil_pkg-1.0/evil.py", b"X = 1\n")
+        add_tar_member(tar, "evil_pkg-1.0/PKG-INFO", b"Metadata-Version: 2.1\nName: evil-pkg\nVersion: 1.0\n")
+    handler = type("Index", (SimpleIndex,), {"files": {sdist.name: sdist.read_bytes(), "evil_pkg-1.0.zip": b"PK"},
+                                              "json_api": api == "json", "seen": []})  # fmt: skip
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    try:
+        with pytest.raises(SourceError, match=r"^repo 'evil': sha256 mismatch for evil_pkg-1\.0\.tar\.gz"):
+            fetch(cache, tmp_path, id="evil", pypi="Evil_Pkg==1.0", sha256="0" * 64)
+        snap = fetch(cache, tmp_path, id="evil", pypi="Evil_Pkg==1.0", sha256=sha256(sdist))
+        with pytest.raises(SourceError, match=r"^repo 'evil': no source distribution of evil-pkg==2\.0 on http"):
+            fetch(cache, tmp_path, id="evil", pypi="evil-pkg==2.0", sha256="0" * 64)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (snap.path / "evil.py").read_text() == "X = 1\n" and (snap.path / "setup.py").is_file()
+    assert snap.source["file"] == "evil_pkg-1.0.tar.gz"
+    assert not marker.exists()  # pip download would have run setup.py to prepare the metadata
+    pages = [accept for path, accept in handler.seen if path == "/simple/evil-pkg/"]
+    assert pages and all(a.startswith("application/vnd.pypi.simple.v1+json") for a in pages)
+    assert not any(path.endswith(".zip") for path, _ in handler.seen)  # only the pinned file is fetched
+
+
+def test_pip_settings_are_read_like_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://mirror.example/simple\nextra-index-url = file:///a file:///b\n"
+                    "[download]\nfind-links = /wheels\n[install]\nindex-url = https://ignored.example/simple\n")  # fmt: skip
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    settings = index_settings()
+    assert (settings.index_url, settings.extra_index_urls) == (
+        "https://mirror.example/simple",
+        ["file:///a", "file:///b"],
     )
-    assert pypi_mod.pip_verdict(stderr) == "error: invalid command 'bdist_wheel'"
-    assert pypi_mod.pip_verdict("WARNING: x\nERROR: No matching distribution found for a==1\n").endswith("a==1")
-    assert pypi_mod.pip_verdict("something odd\n\n") == "something odd"
+    assert settings.find_links == ["/wheels"] and not settings.no_index
+    monkeypatch.setenv("PIP_INDEX_URL", "https://u:p@env.example/simple")
+    monkeypatch.setenv("PIP_NO_INDEX", "yes")
+    settings = index_settings()
+    assert settings.index_url == "https://u:p@env.example/simple" and settings.pages() == []
+    assert safe_url(settings.index_url) == "https://***@env.example/simple"
+    assert request(settings.index_url).get_header("Authorization") == "Basic dTpw"
 
 
 def test_real_pypi_fetch(tmp_path: Path) -> None:
-    """The shipped `mmengine` entry, through the real helper venv and pip (pip's cache makes it quick)."""
+    """The shipped `mmengine` entry, from the package index this machine's pip is configured with."""
     spec = load_model(REGISTRY / "mmengine.yaml", RepoSpec)
     try:
         snap = fetch_snapshot(spec, registry_dir=REGISTRY, cache=tmp_path / "cache")
@@ -513,6 +602,40 @@ def test_real_pypi_fetch(tmp_path: Path) -> None:
     assert (snap.path / "mmengine" / "__init__.py").is_file()
     assert snap.source["file"] == "mmengine-0.10.7.tar.gz"
     assert tree_digest(snap.path).files == 168
+
+
+# --- snapshots an unisolated trial could reach (issue 7 item 8) ---------------------------------
+
+
+def test_a_changed_snapshot_is_refused_then_rebuilt(cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.py").write_text("A = 1\n")
+    (src / "README.md").write_text("# r\n")
+    snap = fetch(cache, tmp_path, path="src")
+    integrity.check_before_use(snap)  # no marker: nothing to verify
+    integrity.mark_unisolated(snap)
+    integrity.check_before_use(snap)  # marked and intact
+    target = snap.path / "pkg" / "a.py"
+    os.chmod(target, 0o644)
+    target.write_text("A = 2\n")  # what a --sandbox local agent can do through the real path
+    with pytest.raises(SourceError, match=r"changed after it was cached .*; changed: pkg/a\.py\)"):
+        integrity.check_before_use(snap)
+    again = fetch(cache, tmp_path, path="src")  # the fetch moves the changed tree away and builds it again
+    assert again.digest == snap.digest and (again.path / "pkg" / "a.py").read_text() == "A = 1\n"
+    assert not integrity.marker_path(again.path).exists()
+    integrity.mark_unisolated(again)
+    fd = os.open(again.path, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1100):  # deeper than the interpreter's recursion limit, longer than PATH_MAX
+        os.mkdir("d" * 100, dir_fd=fd)
+        child = os.open("d" * 100, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    with pytest.raises(SourceError, match=r"changed after it was cached \(digest now unreadable: "):
+        integrity.check_before_use(again)
+    assert fetch(cache, tmp_path, path="src").digest == snap.digest
+    assert [p.name for p in (cache / "tmp").iterdir()] == []  # the changed trees are gone
 
 
 # --- the shipped registry -----------------------------------------------------------------------

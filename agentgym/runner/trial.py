@@ -16,7 +16,7 @@ from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
 from agentgym.models.base import FatalModelError, TrialModelError
 from agentgym.runner.config import LoadedTask
-from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec
+from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec, WriteEvent
 from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
 from agentgym.scoring.score import ScoreInputs, score_task
 from agentgym.sources.base import Snapshot
@@ -111,7 +111,7 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
         )
         fatal = await _act(ctx.agent, task, toolbox, outcome)
         changes = await sandbox.stop()
-        unauthorized = [SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}") for c in changes]
+        unauthorized = _change_events(changes)
         final_root = sandbox.host_root
         checks = evaluate_outputs(plan.outputs or task.spec.outputs, plan.expected, final_root)
     except AgentGymError as exc:
@@ -130,17 +130,38 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     record = TrialRecord(result=result, final_root=final_root, events=_events(result, outcome), fatal=fatal)
     try:
         persist(record)
+    except Exception as exc:  # the record is still returned: the run decides what a lost write means
+        logger.error("cannot save the result of %s: %s", task.spec.id, _one_line(exc))
     finally:
         if sandbox is not None:
-            await _close(sandbox)
+            await _close(sandbox, task.spec.id)
     return record
 
 
-async def _close(sandbox: Sandbox) -> None:
+def _change_events(changes: list[WriteEvent]) -> list[SafetyEvent]:
+    """Writes outside the allowed paths are violations; caps a walk hit are recorded, not penalized."""
+    return [
+        SafetyEvent(type="sandbox_blocked", detail=c.detail, penalized=False)
+        if c.change == "limit"
+        else SafetyEvent(type="unauthorized_write", detail=f"{c.change}: {c.path}")
+        for c in changes
+    ]
+
+
+async def _close(sandbox: Sandbox, task_id: str) -> None:
+    """Stop and clean up; a failure here is logged (one line) and never reaches the other trials."""
     try:
-        await sandbox.stop()
-    finally:
-        await sandbox.cleanup()
+        try:
+            await sandbox.stop()
+        finally:
+            await sandbox.cleanup()
+    except Exception as exc:
+        logger.error("cleanup after %s failed: %s", task_id, _one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, AgentGymError) else f"{type(exc).__name__}: {exc}"
+    return ascii(" ".join(text.split()))[1:-1][:500]
 
 
 def _failure_reason(

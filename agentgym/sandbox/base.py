@@ -72,7 +72,8 @@ class WriteEvent:
     """A change found after the trial outside the allowed write paths."""
 
     path: str  # relative to the repo root
-    change: str  # "added" | "removed" | "modified"
+    change: str  # "added" | "removed" | "modified" | "limit" (a walk stopped at a cap: see detail)
+    detail: str = ""
 
 
 class SandboxRefusal(Exception):

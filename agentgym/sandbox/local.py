@@ -8,7 +8,9 @@ Commands run as the harness user with the host's file system and network; only t
   writes outside the allowed write paths; commands are NOT confined;
 - processes left behind are killed after each command (the executor is their subreaper) and at stop
   (anything still carrying the trial's token in its environment);
-- the diff against the snapshot reports writes outside the allowed paths.
+- the diff against the snapshot reports writes outside the allowed paths;
+- the agent can write into the snapshot cache: the snapshot is marked, and every later use of it
+  (here or in another process) first verifies its digest and refuses a changed one (sources/integrity.py).
 Use it where bubblewrap cannot run, for trusted agents, or for debugging.
 """
 
@@ -27,6 +29,7 @@ from agentgym.sandbox.base import SandboxSpec, WriteEvent
 from agentgym.sandbox.process import EXECUTOR_SCRIPT, ExecutorSandbox, Launch, View, executor_config
 from agentgym.sandbox.workspace import Workspace, create_workspace
 from agentgym.sandbox.writepaths import plan_write_paths, resolve_workdir
+from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot
 
 TOKEN_VAR = "AGENTGYM_TRIAL_TOKEN"
@@ -84,6 +87,7 @@ class LocalSandboxFactory:
 
     async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> ExecutorSandbox:
         plan = plan_write_paths(spec.policy.write_paths_allowed, snapshot.path)
+        await asyncio.to_thread(integrity.mark_unisolated, snapshot)  # later uses verify its digest
         ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=False)
         host = LocalHost(ws=ws, token=secrets.token_hex(16))
         try:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import SandboxError
+from agentgym.fstree import TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox import hostmount
 from agentgym.sandbox.process import EXECUTOR_SCRIPT
-from agentgym.sandbox.workspace import CopyBudget, Workspace, copy_tree_safely, pid_alive
+from agentgym.sandbox.workspace import OwnerLock, Workspace, sweep_locked_dirs, walk_errors
 from agentgym.sandbox.writepaths import REPO_VIEW
 
 logger = logging.getLogger(__name__)
@@ -47,21 +48,20 @@ class Scratch:
     disk_bytes: int
     binds: list[tuple[Path, str]] = field(default_factory=list)  # writable: host path -> agent's path
     copies: list[tuple[Path, Path]] = field(default_factory=list)  # scratch copy -> workspace path
+    notes: list[str] = field(default_factory=list)  # caps hit by the copy-back (the workspace's notes)
+    lock: OwnerLock | None = None  # held while the mount exists (see sweep_stale_mounts)
     released: bool = False
 
 
 def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) -> Scratch:
+    lock = None
     if privileged:
         root = hostmount.run_base() / ws.dir.name
         _make_run_base()
-        root.mkdir(mode=0o755)
-        hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
+        lock = OwnerLock(OwnerLock.for_dir(root))
         repo_source = root / "repo"
-        repo_source.mkdir()
-        hostmount.bind_readonly(ws.repo, repo_source)
     else:
         root = ws.dir / "scratch"
-        root.mkdir(mode=0o755)
         repo_source = ws.repo
     scratch = Scratch(
         root=root,
@@ -70,8 +70,15 @@ def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) 
         etc=root / "etc",
         exec_dir=root / "exec",
         disk_bytes=disk_bytes,
+        notes=ws.notes,
+        lock=lock,
     )
     try:
+        root.mkdir(mode=0o755)
+        if privileged:
+            hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
+            repo_source.mkdir()
+            hostmount.bind_readonly(ws.repo, repo_source)
         _populate(scratch, ws, uid)
     except BaseException:
         release_scratch(scratch)
@@ -120,8 +127,9 @@ def _write_etc(etc: Path) -> None:
 
 
 def _copy_in(host: Path, copy: Path, uid: int) -> None:
+    budget = TreeBudget(remaining=1 << 62, what="copy-in")  # the tmpfs bounds the bytes (ENOSPC)
     try:
-        copy_tree_safely(str(host), str(copy), writable=True)
+        copy_tree(str(host), str(copy), writable=True, budget=budget, owner=uid)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise SandboxError(
@@ -129,34 +137,31 @@ def _copy_in(host: Path, copy: Path, uid: int) -> None:
                 hint="raise it with --limit disk_bytes=N",
             ) from None
         raise
-    _chown_tree(copy, uid)
-
-
-def _chown_tree(path: Path, uid: int) -> None:
-    os.lchown(path, uid, uid)
-    if path.is_dir() and not path.is_symlink():
-        for dirpath, dirnames, filenames in os.walk(path):
-            for name in dirnames + filenames:
-                os.lchown(os.path.join(dirpath, name), uid, uid)
+    for note in budget.all_notes():
+        logger.warning("%s", ascii(note))
 
 
 def copy_back(scratch: Scratch) -> list[str]:
     """Replace the workspace's write paths by what the agent left in the scratch (never following links).
 
-    Returns the files not copied because they exceed disk_bytes in all (sparse files).
+    Iterative and fd-relative, capped in depth, entries and bytes (disk_bytes in all: sparse files);
+    caps hit go to `scratch.notes`. Returns the files not copied for the byte cap.
     """
-    budget = CopyBudget(remaining=scratch.disk_bytes)
+    budget = TreeBudget(remaining=scratch.disk_bytes, what="copy-back")
+    views = dict(scratch.binds)
     for copy, host in scratch.copies:
-        if host.is_dir() and not host.is_symlink():
-            shutil.rmtree(host)
-        elif host.exists() or host.is_symlink():
-            host.unlink()
-        if copy.exists() or copy.is_symlink():
-            copy_tree_safely(str(copy), str(host), writable=True, budget=budget)
-        elif not host.parent.is_dir():
-            host.parent.mkdir(parents=True)
-    for path in budget.skipped:
-        logger.warning("not copied back (over the disk limit): %s", path)
+        budget.prefix = views[copy].removeprefix(REPO_VIEW).lstrip("/")
+        remove_tree(str(host))
+        with walk_errors("copy the agent's files back"):
+            if copy.exists() or copy.is_symlink():
+                copy_tree(str(copy), str(host), writable=True, budget=budget)
+            elif not host.parent.is_dir():
+                host.parent.mkdir(parents=True)
+    if budget.skipped:
+        logger.warning(
+            "%d file(s) not copied back (over the disk limit), e.g. %s", len(budget.skipped), ascii(budget.skipped[0])
+        )
+    scratch.notes += budget.all_notes()
     return budget.skipped
 
 
@@ -166,6 +171,8 @@ def release_scratch(scratch: Scratch) -> None:
     scratch.released = True
     if scratch.privileged:
         _unmount_trial(scratch.root)
+    if scratch.lock is not None:
+        scratch.lock.release(unlink=True)
 
 
 def _unmount_trial(root: Path) -> None:
@@ -176,13 +183,5 @@ def _unmount_trial(root: Path) -> None:
 
 
 def sweep_stale_mounts() -> int:
-    """Unmount trial scratches left by harness processes that no longer exist. Returns how many."""
-    base, count = hostmount.run_base(), 0
-    if not base.is_dir():
-        return 0
-    for entry in base.iterdir():
-        pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            _unmount_trial(entry)
-            count += 1
-    return count
+    """Unmount trial scratches whose owning harness process is gone (their lock is free)."""
+    return sweep_locked_dirs(hostmount.run_base(), _unmount_trial)

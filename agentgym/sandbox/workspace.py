@@ -11,29 +11,127 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import SandboxError
+from agentgym.fstree import MAX_NOTES, TreeBudget, copy_tree, remove_tree, short_path
+from agentgym.sandbox import treediff
 from agentgym.sandbox.base import WriteEvent
+from agentgym.sandbox.treediff import ARTIFACTS, limit_events
 from agentgym.sandbox.writepaths import WritePlan
+from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import cache_root
 
-__all__ = ["CopyBudget", "Workspace", "cache_root", "copy_tree_safely", "create_workspace", "sweep_stale_workspaces"]
+__all__ = [
+    "OwnerLock",
+    "TreeBudget",
+    "Workspace",
+    "cache_root",
+    "copy_tree_safely",
+    "create_workspace",
+    "sweep_stale_workspaces",
+]
 
 logger = logging.getLogger(__name__)
-ARTIFACTS = "eval_artifacts"
+LOCK_SUFFIX = ".lock"
 
 
 def workspaces_root() -> Path:
     return cache_root() / "workspaces"
+
+
+class OwnerLock:
+    """An flock on `<dir>.lock`, held by the owning process for the lifetime of `<dir>`.
+
+    A sweeper treats a directory as stale only when it can take the lock itself, which works across
+    pid namespaces, containers and hosts that share the file system (a dead pid proves nothing there).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        for _ in range(10):
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self.fd)
+                raise
+            if self._still_named():
+                return
+            os.close(self.fd)  # a sweeper unlinked the file between our open and our lock: take the new one
+        raise BlockingIOError(f"{path} keeps being replaced")
+
+    def _still_named(self) -> bool:
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(self.fd)
+        return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+
+    @staticmethod
+    def for_dir(path: Path) -> Path:
+        return path.with_name(path.name + LOCK_SUFFIX)
+
+    def release(self, *, unlink: bool) -> None:
+        if self.fd < 0:
+            return
+        if unlink:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        os.close(self.fd)
+        self.fd = -1
+
+
+def sweep_locked_dirs(base: Path, remove: Callable[[Path], None]) -> int:
+    """`remove` every `<name>` under `base` whose owner is gone (its `<name>.lock` can be taken).
+
+    Directories without a lock file (made before locks existed) fall back to the pid in their name.
+    Lock files left without a directory are deleted. Returns how many directories were removed.
+    """
+    if not base.is_dir():
+        return 0
+    removed = 0
+    for entry in sorted(base.iterdir()):
+        if entry.name.endswith(LOCK_SUFFIX):
+            if not entry.with_name(entry.name.removesuffix(LOCK_SUFFIX)).exists():
+                with contextlib.suppress(BlockingIOError, OSError):
+                    OwnerLock(entry).release(unlink=True)
+            continue
+        lock_file = OwnerLock.for_dir(entry)
+        if not lock_file.exists():
+            if _legacy_stale(entry.name):
+                with contextlib.suppress(SandboxError):
+                    remove(entry)
+                    removed += 1
+            continue
+        try:
+            lock = OwnerLock(lock_file)
+        except (BlockingIOError, OSError):
+            continue  # the owner is alive (somewhere)
+        try:
+            if entry.exists():
+                remove(entry)
+                removed += 1
+        except SandboxError as exc:  # one bad leftover must not stop this run: it is left and named
+            logger.warning("cannot sweep %s: %s", ascii(entry.name), exc.message)
+        finally:
+            lock.release(unlink=True)
+    return removed
+
+
+def _legacy_stale(name: str) -> bool:
+    pid = name.split("-", 1)[0]
+    return pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid))
 
 
 @dataclass
@@ -42,7 +140,9 @@ class Workspace:
     dir: Path
     plan: WritePlan
     linked: bool
+    lock: OwnerLock | None = None
     removed: bool = field(default=False)
+    notes: list[str] = field(default_factory=list)  # caps hit while walking the agent's tree
 
     @property
     def repo(self) -> Path:
@@ -53,32 +153,37 @@ class Workspace:
         return self.dir / "tmp"
 
     def diff_against_snapshot(self) -> list[WriteEvent]:
-        """Files added, removed or modified outside the allowed write paths."""
+        """Files added, removed or modified outside the allowed write paths.
+
+        Also returns, as `change="limit"` events, the caps the copy-back and the link sweep hit.
+        """
         if self.plan.covers(""):
-            return []
-        events: list[WriteEvent] = []
-        _diff_dir(str(self.snapshot.path), str(self.repo), "", self.plan, events)
-        return events
+            return self.limit_events()
+        with walk_errors("compare the final tree with the snapshot"):
+            changes = treediff.diff_trees(str(self.snapshot.path), str(self.repo), self.plan.covers)
+        return changes + self.limit_events()
 
     def drop_escaping_links(self) -> list[str]:
         """Delete symlinks the agent left in writable places that resolve outside the repo on the host.
 
         Whoever reads `host_root` afterwards (scoring, oracles) must never be led to host files; a link
-        to `/repo/...` (the agent's view) is dropped too, as it means nothing on the host.
+        to `/repo/...` (the agent's view) is dropped too, as it means nothing on the host. What lies
+        deeper than the depth cap is deleted (and noted): nothing after the trial has to walk it.
         """
-        root = os.path.realpath(self.repo)
-        dropped: list[str] = []
-        for rel in sorted({p.rel for p in self.plan.repo_paths} | {ARTIFACTS}):
-            for dirpath, dirnames, filenames in os.walk(self.repo / rel):
-                for name in dirnames + filenames:
-                    path = os.path.join(dirpath, name)
-                    real = os.path.realpath(path)
-                    if os.path.islink(path) and real != root and not real.startswith(root + "/"):
-                        os.unlink(path)
-                        dropped.append(os.path.relpath(path, self.repo))
-        for rel in dropped:
-            logger.warning("dropped symlink %s: it leads outside the repo", rel)
-        return dropped
+        rels = sorted({p.rel for p in self.plan.repo_paths} | {ARTIFACTS})
+        with walk_errors("check the final tree for symlinks"):
+            sweep = treediff.drop_escaping_links(str(self.repo), rels)
+        for rel in sweep.dropped[:MAX_NOTES]:
+            logger.warning("dropped symlink %s: it leads outside the repo", ascii(rel))
+        if len(sweep.dropped) > MAX_NOTES:
+            logger.warning("dropped %d more symlinks leading outside the repo", len(sweep.dropped) - MAX_NOTES)
+        self.notes += [f"after the trial: {note}" for note in sweep.notes]
+        return sweep.dropped
+
+    def limit_events(self) -> list[WriteEvent]:
+        """The notes as WriteEvents (change="limit"), once."""
+        notes, self.notes = self.notes, []
+        return limit_events(notes)
 
     def remove(self) -> None:
         if self.removed:
@@ -86,19 +191,35 @@ class Workspace:
         root = workspaces_root().resolve()
         if not self.dir.resolve().is_relative_to(root):
             raise SandboxError(f"refusing to remove {self.dir}: not under {root}")
-        shutil.rmtree(self.dir, onerror=_make_writable_and_retry)
+        remove_tree(str(self.dir))
+        if self.lock is not None:
+            self.lock.release(unlink=True)
         self.removed = True
+
+
+@contextlib.contextmanager
+def walk_errors(what: str) -> Iterator[None]:
+    """An OSError in a walk of the agent's tree (a mount point, a tree moved under us) is a one-line
+    SandboxError naming the place, not a harness bug."""
+    try:
+        yield
+    except OSError as exc:
+        where = short_path(exc.filename) if isinstance(exc.filename, str) else "?"
+        raise SandboxError(f"cannot {what}: {exc.strerror or exc} at {ascii(where)[1:-1]}") from None
 
 
 def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Workspace:
     """Make a fresh workspace: links (or copies) of the snapshot, copies for write paths, empty artifacts."""
     if not snapshot.path.is_dir():
         raise SandboxError(f"snapshot {snapshot.repo_id} is missing at {snapshot.path}")
+    integrity.check_before_use(snapshot)
     root = workspaces_root()
     root.mkdir(parents=True, exist_ok=True)
-    ws = Workspace(snapshot=snapshot, dir=root / f"{os.getpid()}-{secrets.token_hex(6)}", plan=plan, linked=link)
-    ws.dir.mkdir(mode=0o700)
+    path = root / f"{os.getpid()}-{secrets.token_hex(6)}"
+    lock = OwnerLock(OwnerLock.for_dir(path))  # before the directory exists: a sweep never sees it unlocked
+    ws = Workspace(snapshot=snapshot, dir=path, plan=plan, linked=link, lock=lock)
     try:
+        ws.dir.mkdir(mode=0o700)
         _Farm(plan, link).tree(str(snapshot.path), str(ws.repo), "")
         _ensure_write_paths(ws)
     except BaseException:
@@ -108,17 +229,8 @@ def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Work
 
 
 def sweep_stale_workspaces() -> int:
-    """Remove workspaces left by harness processes that no longer exist. Returns how many."""
-    removed = 0
-    root = workspaces_root()
-    if not root.is_dir():
-        return 0
-    for entry in root.iterdir():
-        pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            shutil.rmtree(entry, onerror=_make_writable_and_retry)
-            removed += 1
-    return removed
+    """Remove workspaces whose owning harness process is gone (their lock is free). Returns how many."""
+    return sweep_locked_dirs(workspaces_root(), lambda path: remove_tree(str(path)))
 
 
 def pid_alive(pid: int) -> bool:
@@ -196,101 +308,17 @@ def _ensure_write_paths(ws: Workspace) -> None:
             host.mkdir(mode=0o755, parents=True, exist_ok=True)
 
 
-@dataclass
-class CopyBudget:
-    """Bytes a copy may still write (sparse files in a tmpfs must not become real gigabytes on disk)."""
-
-    remaining: int
-    skipped: list[str] = field(default_factory=list)
+CopyBudget = TreeBudget  # the name callers used before the caps existed
 
 
-def copy_tree_safely(src: str, dst: str, *, writable: bool, budget: CopyBudget | None = None) -> None:
-    """Copy a tree without following symlinks; only dirs, regular files and symlinks are copied."""
-    info = os.lstat(src)
-    if stat.S_ISLNK(info.st_mode):
-        os.symlink(os.readlink(src), dst)
-    elif stat.S_ISREG(info.st_mode):
-        if budget is not None:
-            if info.st_size > budget.remaining:
-                budget.skipped.append(src)
-                return
-            budget.remaining -= info.st_size
-        shutil.copyfile(src, dst, follow_symlinks=False)
-        os.chmod(dst, _readable(info.st_mode) | (0o200 if writable else 0))
-        os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns))
-    elif stat.S_ISDIR(info.st_mode):
-        os.mkdir(dst, 0o755)
-        with os.scandir(src) as it:
-            for entry in it:
-                copy_tree_safely(entry.path, os.path.join(dst, entry.name), writable=writable, budget=budget)
+def copy_tree_safely(src: str, dst: str, *, writable: bool, budget: TreeBudget | None = None) -> None:
+    """Copy a tree without following symlinks; only dirs, regular files and symlinks are copied.
 
-
-def _make_writable_and_retry(func: Callable[..., object], path: str, _exc: object) -> None:
-    """rmtree error handler: open up our own directories (never files: they may be snapshot links)."""
-    for target in (os.path.dirname(path), path):
-        if os.path.isdir(target) and not os.path.islink(target):
-            with contextlib.suppress(OSError):
-                os.chmod(target, 0o700)
-    with contextlib.suppress(FileNotFoundError):
-        func(path)
-
-
-# ---- diff -------------------------------------------------------------------------------------------
-
-
-def _scan(path: str | None) -> dict[str, os.stat_result]:
-    if path is None:
-        return {}
-    try:
-        with os.scandir(path) as it:
-            entries = {e.name: e.stat(follow_symlinks=False) for e in it}
-    except FileNotFoundError:
-        return {}
-    return {name: info for name, info in entries.items() if _is_tree_entry(info.st_mode)}
-
-
-def _is_tree_entry(mode: int) -> bool:
-    """Directories, regular files and symlinks: what a workspace reproduces (no fifos, sockets, devices)."""
-    return stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)
-
-
-def _diff_dir(snap: str | None, work: str, rel: str, plan: WritePlan, out: list[WriteEvent]) -> None:
-    before, after = _scan(snap), _scan(work)
-    if not rel:
-        before[ARTIFACTS] = os.lstat(work)  # the baseline is always an empty directory
-    for name in sorted(set(before) | set(after)):
-        sub = f"{rel}/{name}" if rel else name
-        old, new = before.get(name), after.get(name)
-        if plan.covers(sub) or (old is None and new is None):
-            continue
-        if old is None or new is None:
-            out.append(WriteEvent(path=sub, change="added" if old is None else "removed"))
-            continue
-        snap_sub = None if snap is None or sub == ARTIFACTS else os.path.join(snap, name)
-        work_sub = os.path.join(work, name)
-        if stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(new.st_mode):
-            _diff_dir(snap_sub, work_sub, sub, plan, out)
-        elif not _same(snap_sub, work_sub, old, new):
-            out.append(WriteEvent(path=sub, change="modified"))
-
-
-def _same(snap: str | None, work: str, old: os.stat_result, new: os.stat_result) -> bool:
-    if stat.S_IFMT(old.st_mode) != stat.S_IFMT(new.st_mode) or snap is None:
-        return False
-    if stat.S_ISLNK(old.st_mode):
-        return os.readlink(snap) == os.readlink(work)
-    if (old.st_ino, old.st_dev) == (new.st_ino, new.st_dev):
-        return True  # the same inode: a link the agent could not write through
-    if old.st_size != new.st_size or (old.st_mode & 0o111) != (new.st_mode & 0o111):
-        return False
-    return _same_content(snap, work)
-
-
-def _same_content(a: str, b: str) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            chunk_a, chunk_b = fa.read(1 << 20), fb.read(1 << 20)
-            if chunk_a != chunk_b:
-                return False
-            if not chunk_a:
-                return True
+    Without a budget the copy is unbounded in bytes (the source is a snapshot) but keeps the depth and
+    entry caps; notes of caps hit are then logged.
+    """
+    own = budget if budget is not None else TreeBudget(remaining=1 << 62)
+    copy_tree(src, dst, writable=writable, budget=own)
+    if budget is None:
+        for note in own.all_notes():
+            logger.warning("%s", ascii(note))

@@ -3,7 +3,8 @@
     fetch_snapshot(spec, registry_dir=..., cache=None, offline=False) -> Snapshot
 
 One fetcher per RepoSpec kind (git.py, path.py, archive.py, pypi.py), all publishing through the
-SnapshotStore in cache.py. Synchronous: the runner fetches every snapshot while planning, before any trial.
+SnapshotStore in cache.py; a snapshot an unisolated trial could reach is verified first
+(integrity.py). Synchronous: the runner fetches every snapshot while planning, before any trial.
 Nothing here ever writes into
 a published snapshot; a trial works on its own copy.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from agentgym.sources import integrity
 from agentgym.sources.archive import fetch_archive
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import SnapshotStore, cache_root, tree_digest
@@ -39,7 +41,11 @@ def fetch_snapshot(spec: RepoSpec, *, registry_dir: Path, cache: Path | None = N
     only what is cached (local git repos and local files still work).
     """
     store = SnapshotStore(cache if cache is not None else cache_root())
-    return _FETCHERS[spec.kind](spec, store, registry_dir=Path(registry_dir), offline=offline)
+    fetcher = _FETCHERS[spec.kind]
+    snapshot = fetcher(spec, store, registry_dir=Path(registry_dir), offline=offline)
+    if not integrity.verified_or_removed(snapshot):  # changed by an unisolated trial: build it again
+        snapshot = fetcher(spec, store, registry_dir=Path(registry_dir), offline=offline)
+    return snapshot
 
 
 __all__ = ["Snapshot", "SnapshotStore", "cache_root", "fetch_snapshot", "tree_digest"]

@@ -78,7 +78,7 @@ def publish_archive(
     return store.add_tree(tree, source=source)
 
 
-def _copy_hashing(reader: IO[bytes], dest: Path) -> str:
+def copy_hashing(reader: IO[bytes], dest: Path) -> str:
     hasher = hashlib.sha256()
     with open(dest, "wb") as out:
         while chunk := reader.read(_CHUNK):
@@ -90,7 +90,7 @@ def _copy_hashing(reader: IO[bytes], dest: Path) -> str:
 def _copy_local(src: Path, dest: Path) -> str:
     try:
         with open(src, "rb") as reader:
-            return _copy_hashing(reader, dest)
+            return copy_hashing(reader, dest)
     except OSError as exc:
         raise ArchiveError(f"cannot read archive {src}: {exc.strerror or exc}") from None
 
@@ -98,7 +98,7 @@ def _copy_local(src: Path, dest: Path) -> str:
 def _download(url: str, dest: Path) -> str:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
-            return _copy_hashing(resp, dest)
+            return copy_hashing(resp, dest)
     except urllib.error.HTTPError as exc:
         raise ArchiveError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:

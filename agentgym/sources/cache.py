@@ -6,7 +6,7 @@ Layout under `cache_root()`:
     snapshots/<digest>.json    metadata: file count, bytes, creation time, the source that made it
     keys/<sha256(key)>.json    key index: source key (e.g. git url + commit) -> digest (+ provenance)
     git/<name>.git             bare mirrors of git remotes (see git.py)
-    tools/                     the private pip helper venv (see pypi.py)
+    snapshots/<digest>.unisolated  marker: a --sandbox local trial could write it (see integrity.py)
     locks/                     flock files serializing fetchers of the same source
     tmp/                       staging dirs: on the same filesystem, so publishing is one rename()
 
@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import stat
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import SourceError
+from agentgym.fstree import remove_at
 from agentgym.fsutil import write_json_atomic
 
 CACHE_ENV = "AGENTGYM_CACHE"
@@ -87,17 +87,21 @@ def _entry_record(root: str, rel: str, st: os.stat_result) -> tuple[str, str, st
     raise UnsupportedEntry(f"unsupported file type at {rel}")
 
 
-def _walk(root: str, rel: str, skip_git: bool) -> Iterator[tuple[str, os.stat_result]]:
-    with os.scandir(os.path.join(root, rel) if rel else root) as it:
-        entries = list(it)
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        if skip_git and child == ".git":
-            continue
-        st = entry.stat(follow_symlinks=False)
-        yield child, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, child, skip_git)
+def _walk(root: str, skip_git: bool) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below `root` (iterative: a tree's depth is not bounded by the interpreter's stack)."""
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            entries = list(it)
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            if skip_git and child == ".git":
+                continue
+            st = entry.stat(follow_symlinks=False)
+            yield child, st
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(child)
 
 
 def tree_digest(root: Path, *, git_commit: str | None = None) -> TreeStats:
@@ -110,7 +114,7 @@ def tree_digest(root: Path, *, git_commit: str | None = None) -> TreeStats:
     top = str(root)
     records: list[tuple[bytes, str, str, str]] = []
     files = size = 0
-    for rel, st in _walk(top, "", git_commit is not None):
+    for rel, st in _walk(top, git_commit is not None):
         kind, exe, value = _entry_record(top, rel, st)
         records.append((os.fsencode(rel), kind, exe, value))
         if kind == "f":
@@ -141,19 +145,9 @@ def make_read_only(root: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """rmtree that also copes with directories an archive made read-only."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-        return
-    if not path.is_dir():
-        return
-    os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IRWXU)
-    for dirpath, dirnames, _files in os.walk(path):
-        for name in dirnames:
-            child = os.path.join(dirpath, name)
-            if not os.path.islink(child):
-                os.chmod(child, stat.S_IMODE(os.lstat(child).st_mode) | stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)
+    """Best-effort removal that copes with read-only directories and any depth (fd-relative)."""
+    with contextlib.suppress(OSError):
+        remove_at(None, str(path))
 
 
 # --- the store ----------------------------------------------------------------------------------
