@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import AgentOutcome
-from agentgym.models.base import ModelClient, ModelReply
+from agentgym.models.base import ModelCallError, ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
@@ -63,7 +63,12 @@ class ModelAgent:
         for turn in range(task.turn_cap):
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
-            reply = await self.client.complete(messages, TOOL_SCHEMAS)
+            try:
+                reply = await self.client.complete(messages, TOOL_SCHEMAS)
+            except ModelCallError as exc:
+                _log_attempts(outcome, turn, exc.attempts)
+                raise
+            _log_attempts(outcome, turn, reply.attempts)
             _log_reply(outcome, turn, reply)
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content
@@ -86,6 +91,11 @@ class ModelAgent:
                 )
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.message})
         outcome.stop_reason = "turn_limit"
+
+
+def _log_attempts(outcome: AgentOutcome, turn: int, attempts: list[dict[str, Any]]) -> None:
+    """Every HTTP attempt of a model call (status or exception, the wait after it, its duration)."""
+    outcome.events.extend({"type": "attempt", "turn": turn, **a} for a in attempts)
 
 
 def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:

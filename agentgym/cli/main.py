@@ -80,6 +80,12 @@ def run(
         int | None, typer.Option(help="Max tokens per reply [env OPENAI_MAX_OUTPUT_TOKENS] (4096).")
     ] = None,
     include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
+    request_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for one HTTP reply [env AGENTGYM_REQUEST_TIMEOUT] (600).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Read the API key from this environment variable (keeps it out of argv).")
+    ] = None,
     local_model: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +138,7 @@ def run(
         tool_output_bytes=tool_output_bytes,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
+    flags.request_timeout, flags.api_key_env = request_timeout, api_key_env
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
 
 
@@ -235,7 +242,9 @@ def main() -> None:
     try:
         app()
     except AgentGymError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from agentgym.scrub import scrub
+
+        err.print(f"[bold red]error:[/] {scrub(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")

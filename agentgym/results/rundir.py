@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agentgym.fsutil import write_atomic
 from agentgym.results.report import render_report, summarize
+from agentgym.scrub import SCRUBBER, Scrubber
 from agentgym.specs.result import TaskResult
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
+ARTIFACT_MAX_BYTES = 16 << 20  # an artifact copy is bounded: the agent chose its size
 
 
 def trial_name(result: TaskResult) -> str:
@@ -30,7 +31,7 @@ def run_folder_name(model_id: str, now: datetime | None = None) -> str:
 class RunDir:
     def __init__(self, root: Path, secrets: list[str]) -> None:
         self.root = root
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._scrubber = Scrubber(secrets)  # plus the process-wide one (scrub.register)
         self.results: list[TaskResult] = []
         self._transcripts: dict[str, list[str]] = {}
         self.run_config: dict[str, Any] = {}
@@ -47,9 +48,15 @@ class RunDir:
         return cls(path, secrets)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return SCRUBBER(self._scrubber(text))
+
+    def _copy_artifact(self, src: Path, dst: Path) -> None:
+        """Copy what the agent wrote, at most ARTIFACT_MAX_BYTES, with secrets scrubbed."""
+        with src.open("rb") as fh:
+            data = fh.read(ARTIFACT_MAX_BYTES + 1)
+        if len(data) > ARTIFACT_MAX_BYTES:
+            data = data[:ARTIFACT_MAX_BYTES] + b"\n[... truncated by agentgym at %d bytes ...]\n" % ARTIFACT_MAX_BYTES
+        write_atomic(dst, SCRUBBER.bytes(self._scrubber.bytes(data)))
 
     def _json(self, path: Path, obj: Any) -> None:
         write_atomic(path, self._scrub(json.dumps(obj, indent=2, ensure_ascii=False, default=str)) + "\n")
@@ -83,7 +90,7 @@ class RunDir:
             for name in ARTIFACT_FILES:
                 src = workspace_root / "eval_artifacts" / name
                 if src.is_file() and not src.is_symlink():
-                    shutil.copyfile(src, art / name)
+                    self._copy_artifact(src, art / name)
         self._json(
             art / "task_result.json",
             {
