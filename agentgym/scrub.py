@@ -7,6 +7,7 @@ and the run folder writer. Values shorter than 4 characters are never scrubbed (
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -66,8 +67,8 @@ def scrub(text: object) -> str:
 
 
 def url_secrets(url: str | None) -> list[str]:
-    """Credentials inside a URL: `user:pass` and the password of `user:pass@host` (the user of `token@host`),
-    and the values of
+    """Credentials inside a URL: `user:pass`, its Basic-auth form, and the password of `user:pass@host` (the
+    user of `token@host`), and the values of
     query parameters named like key/token/secret/password/sig/auth."""
     if not url:
         return []
@@ -80,7 +81,8 @@ def url_secrets(url: str | None) -> list[str]:
         userinfo = parts.netloc.rpartition("@")[0]
         user, _, password = userinfo.partition(":")
         secret = password or user  # a token may be passed as the user name alone
-        found += [userinfo, unquote(userinfo), secret, unquote(secret)]
+        basic = base64.b64encode(unquote(userinfo).encode()).decode()  # httpx sends them as Basic auth
+        found += [userinfo, unquote(userinfo), secret, unquote(secret), basic]
     for name, value in parse_qsl(parts.query, keep_blank_values=False):
         if any(word in name.lower() for word in _SECRET_QUERY_WORDS):
             found.append(value)

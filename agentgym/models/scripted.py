@@ -94,6 +94,7 @@ class ScriptedServer:
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -108,8 +109,13 @@ class ScriptedServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening and close the open keep-alive connections too (a server that went away)."""
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
@@ -147,6 +153,17 @@ class ScriptedServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def _send(
                 self, status: int, payload: Any, headers: dict[str, str] | None = None, drop: bool = False
