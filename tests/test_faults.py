@@ -306,3 +306,29 @@ def test_help_lists_the_new_options(tmp_path: Path) -> None:
     proc = run_cli("run", "--help", cwd=tmp_path)
     out = " ".join(proc.stdout.split())
     assert "--request-timeout" in out and "--api-key-env" in out
+
+
+def test_console_log_lines_are_scrubbed_and_have_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import logging
+
+    from agentgym import scrub
+
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr(scrub, "SCRUBBER", scrub.Scrubber())
+    root = logging.getLogger()
+    before = list(root.handlers)
+    scrub.register([SECRET, "abc"])  # too short to scrub: left alone
+    scrub.install_console_logging()
+    try:
+        try:
+            raise ValueError(f"server said {SECRET}")
+        except ValueError:
+            logging.getLogger("agentgym.runner.trial").exception("harness error in %s (key %s, abc)", "t1", SECRET)
+    finally:
+        for handler in set(root.handlers) - set(before):
+            root.removeHandler(handler)
+    out = stream.getvalue()
+    assert out.count("\n") == 1 and "Traceback" not in out and SECRET not in out
+    assert "error: harness error in t1 (key ***, abc) (ValueError: server said ***)" in out
