@@ -150,7 +150,9 @@ def test_401_stops_run_and_keeps_finished_tasks(tmp_path: Path, demo_config: Pat
     assert not (run / "results/demo/demo_task_003.json").exists()
 
 
-def test_no_choices_is_model_error_and_429_storm_is_infra_error(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+def test_no_choices_is_model_error_and_429_storm_is_infra_error(
+    tmp_path: Path, demo_config: Path, cache_dir: Path
+) -> None:
     scripts = {
         "Count the entries": [{"raw_body": {"id": "x", "object": "chat.completion", "choices": []}}],
         "first non-empty line": [{"status": 429, "retry_after": 0}] * 10,
