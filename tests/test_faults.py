@@ -244,6 +244,16 @@ def test_credentials_in_the_base_url_are_scrubbed(tmp_path: Path, demo_repo: Pat
     assert config["model"]["base_url"].startswith("http://***@127.0.0.1:")
 
 
+def test_error_text_from_the_server_is_printed_literally(tmp_path: Path, demo_repo: Path, cache_dir: Path) -> None:
+    """An error body with console markup (`[/x]` made rich raise MarkupError: a traceback at the end of the run)."""
+    cfg = _config(tmp_path / "cfg", demo_repo, ["markup"])
+    body = "bad [/x] request [bold]loud"
+    with ScriptedServer(ScriptByTask({"[markup]": [{"status": 400, "message": body}]})) as server:
+        proc, run = _cli(cfg, tmp_path, server.base_url)
+    assert proc.returncode == 4, proc.stderr
+    assert body in proc.stderr and _result(run, 1)["failure_reason"] == "model_error"
+
+
 def test_api_key_env_that_is_not_set_is_bad_input(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
     proc, _ = _cli(demo_config, tmp_path, "http://127.0.0.1:9/v1", "--api-key-env", "NO_SUCH_KEY_VARIABLE")
     assert proc.returncode == 2 and "NO_SUCH_KEY_VARIABLE" in proc.stderr

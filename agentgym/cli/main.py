@@ -242,9 +242,11 @@ def main() -> None:
     try:
         app()
     except AgentGymError as exc:
+        from rich.markup import escape
+
         from agentgym.scrub import scrub
 
-        err.print(f"[bold red]error:[/] {scrub(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(scrub(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")

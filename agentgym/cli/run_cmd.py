@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from agentgym.agents.baselines import NopAgent, OracleAgent
 from agentgym.agents.model_loop import ModelAgent
@@ -232,7 +233,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     if broken:
         first = broken[0]
         console.print(
-            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {scrub(first.error)}",
+            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {escape(scrub(first.error))}",
             highlight=False,
             soft_wrap=True,
         )
