@@ -167,6 +167,22 @@ def test_request_timeout_makes_a_slow_reply_an_infra_error(
     assert [a["exception"] for a in _attempts(run, 1)] == ["APITimeoutError"] * 4
 
 
+def test_attempt_cut_by_the_trial_clock_is_recorded(tmp_path: Path, demo_repo: Path, cache_dir: Path) -> None:
+    cfg = write_config(
+        tmp_path / "cfg",
+        str(demo_repo),
+        {"task_001.yaml": TASK_TOP.replace("timeout_seconds: 60", "timeout_seconds: 1")},
+    )
+    with ScriptedServer(ScriptByTask({"Count the entries": [{**ANSWER, "sleep": 20}]})) as server:
+        proc, run = _cli(cfg, tmp_path, server.base_url)
+    assert proc.returncode == 0, proc.stderr
+    r = _result(run, 1)
+    assert r["failure_reason"] == "timeout"
+    attempts = _attempts(run, 1)
+    assert [(a["attempt"], a["exception"]) for a in attempts] == [(1, "CancelledError")]
+    assert r["metrics"]["model_latency_ms"] == pytest.approx(attempts[0]["duration_ms"], abs=0.01)
+
+
 def test_bad_request_timeout_is_bad_input(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
     proc, _ = _cli(demo_config, tmp_path, "http://127.0.0.1:9/v1", "--request-timeout", "0")
     assert proc.returncode == 2 and "--request-timeout" in proc.stderr

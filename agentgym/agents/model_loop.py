@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.agents.base import AgentOutcome
-from agentgym.models.base import ModelCallError, ModelClient, ModelReply
+from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.result import ModelCallRecord
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
@@ -63,12 +63,11 @@ class ModelAgent:
         for turn in range(task.turn_cap):
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
+            attempts: list[dict[str, Any]] = []
             try:
-                reply = await self.client.complete(messages, TOOL_SCHEMAS)
-            except ModelCallError as exc:
-                _log_attempts(outcome, turn, exc.attempts)
-                raise
-            _log_attempts(outcome, turn, reply.attempts)
+                reply = await self.client.complete(messages, TOOL_SCHEMAS, attempts=attempts)
+            finally:  # failed and cancelled calls too
+                _log_attempts(outcome, turn, attempts)
             _log_reply(outcome, turn, reply)
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content

@@ -60,7 +60,16 @@ class ModelSettings:
 class ModelClient(Protocol):
     model_id: str
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelReply: ...
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> ModelReply:
+        """One model call. Every HTTP attempt is appended to `attempts` as it ends (also when cancelled)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -49,7 +49,13 @@ class OpenAIChatClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelReply:
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> ModelReply:
         body = {
             "model": self.settings.model,
             "messages": messages,
@@ -57,7 +63,7 @@ class OpenAIChatClient:
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_output_tokens,
         }
-        reply, attempts = await with_retries(lambda: self._send(body), self._classify, self._policy)
+        reply, attempts = await with_retries(lambda: self._send(body), self._classify, self._policy, attempts=attempts)
         reply.attempts = attempts
         reply.latency_ms = round(sum(a["duration_ms"] for a in attempts), 3)
         return reply

@@ -74,14 +74,20 @@ async def with_retries(
     policy: RetryPolicy,
     *,
     rng: Callable[[], float] = random.random,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> tuple[T, list[dict[str, Any]]]:
-    """`send()` until it succeeds, a failure is final, or retries/budget run out; return (result, attempts)."""
-    attempts: list[dict[str, Any]] = []
+    """`send()` until it succeeds, a failure is final, or retries/budget run out; return (result, attempts).
+
+    Records go into `attempts` as each attempt ends, so a caller cancelled mid-call still has them."""
+    attempts = [] if attempts is None else attempts
     slept = 0.0
     for n in range(1, policy.max_retries + 2):
         start = time.perf_counter()
         try:
             result = await send()
+        except asyncio.CancelledError:  # the trial's time ran out while waiting on the server
+            attempts.append({**_base(n, start), "exception": "CancelledError", "error": "cancelled while waiting"})
+            raise
         except Exception as exc:  # classified below; CancelledError is not an Exception
             verdict = classify(exc)
             record = _record(n, start, verdict, exc)
@@ -93,7 +99,7 @@ async def with_retries(
             slept += wait
             await asyncio.sleep(wait)
             continue
-        attempts.append({"attempt": n, "status": 200, "exception": None, "wait_s": 0.0, "duration_ms": _ms(start)})
+        attempts.append({**_base(n, start), "status": 200})
         return result, attempts
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -102,15 +108,15 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+def _base(n: int, start: float) -> dict[str, Any]:
+    return {"attempt": n, "status": None, "exception": None, "wait_s": 0.0, "duration_ms": _ms(start)}
+
+
 def _record(n: int, start: float, verdict: Verdict, exc: Exception) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "attempt": n,
-        "status": verdict.status,
-        "exception": None if verdict.status else type(exc).__name__,
-        "wait_s": 0.0,
-        "duration_ms": _ms(start),
-        "error": verdict.message,
-    }
+    record = _base(n, start)
+    record.update(
+        status=verdict.status, exception=None if verdict.status else type(exc).__name__, error=verdict.message
+    )
     if verdict.retry_after is not None:
         record["retry_after_s"] = verdict.retry_after
     return record
