@@ -358,3 +358,15 @@ def test_console_log_lines_are_scrubbed_and_have_no_traceback(monkeypatch: pytes
     out = stream.getvalue()
     assert out.count("\n") == 1 and "Traceback" not in out and SECRET not in out
     assert "error: harness error in t1 (key ***, abc) (ValueError: server said ***)" in out
+
+
+def test_scrubber_catches_json_escaped_forms_and_url_credentials() -> None:
+    from agentgym.scrub import Scrubber, url_secrets
+
+    key = 'sk-"quoted\\key'
+    scrubber = Scrubber([key, "abc", *url_secrets("https://bob:p%40ss-word@host/v1?api-key=qkey-1234&x=visible")])
+    text = json.dumps({"k": key, "url": "https://bob:p%40ss-word@host/v1?api-key=qkey-1234", "short": "abc"})
+    out = scrubber(text)
+    assert "quoted" not in out and "p%40ss" not in out and "qkey-1234" not in out
+    assert '"short": "abc"' in out  # under 4 characters: never scrubbed
+    assert scrubber("p@ss-word and " + base64.b64encode(b"bob:p@ss-word").decode()) == "*** and ***"
