@@ -9,6 +9,7 @@ this for every log record's message and arguments, so no module needs to remembe
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 
@@ -47,17 +48,7 @@ class EscapingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:  # one line on the console, never a traceback
             exc = record.exc_info[1]
             message = f"{message} ({type(exc).__name__}: {exc})"
-            record.exc_info, record.exc_text = None, None
+            if not os.environ.get("AGENTGYM_DEBUG"):
+                record.exc_info, record.exc_text = None, None
         record.msg, record.args = for_terminal(message, 4 * DEFAULT_LIMIT), None
         return True
-
-
-def install_log_handler(level: int = logging.WARNING) -> logging.Handler:
-    """One stderr handler on the root logger whose records are escaped; replaces Python's last-resort one."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.addFilter(EscapingFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level)
-    return handler

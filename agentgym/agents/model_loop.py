@@ -54,7 +54,11 @@ class ModelAgent:
         for turn in range(task.turn_cap):
             outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
             sent = len(messages)
-            reply = await self.client.complete(messages, TOOL_SCHEMAS)
+            attempts: list[dict[str, Any]] = []
+            try:
+                reply = await self.client.complete(messages, TOOL_SCHEMAS, attempts=attempts)
+            finally:  # failed and cancelled calls too
+                _log_attempts(outcome, turn, attempts)
             _log_reply(outcome, turn, reply)
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content
@@ -91,6 +95,11 @@ class _Repeats:
         self.last = signature
         if self.count >= self.limit:
             raise RepeatedCall(f"the same {name} call {self.limit} times in a row (--repeat-limit {self.limit})")
+
+
+def _log_attempts(outcome: AgentOutcome, turn: int, attempts: list[dict[str, Any]]) -> None:
+    """Every HTTP attempt of a model call (status or exception, the wait after it, its duration)."""
+    outcome.events.extend({"type": "attempt", "turn": turn, **a} for a in attempts)
 
 
 def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:

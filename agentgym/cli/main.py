@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from agentgym.errors import AgentGymError
-from agentgym.textsafe import for_console, install_log_handler
+from agentgym.textsafe import for_console
 
 app = typer.Typer(
     help="AgentGym: evaluate LLMs as tool-based coding agents on real repositories, in a sandbox, with oracles.",
@@ -98,6 +98,12 @@ def run(
         ),
     ] = None,
     include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
+    request_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for one HTTP reply [env AGENTGYM_REQUEST_TIMEOUT] (600).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Read the API key from this environment variable (keeps it out of argv).")
+    ] = None,
     local_model: Annotated[
         str | None,
         typer.Option(
@@ -193,6 +199,7 @@ def run(
         prompt_file=prompt_file,
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
+    flags.request_timeout, flags.api_key_env = request_timeout, api_key_env
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
 
 
@@ -296,11 +303,15 @@ def serve_local(
 
 
 def main() -> None:
-    install_log_handler()
+    from agentgym.scrub import install_console_logging
+
+    install_console_logging()
     try:
         app()
     except AgentGymError as exc:
-        err.print(f"[bold red]error:[/] {for_console(exc)}", highlight=False, soft_wrap=True)
+        from agentgym.scrub import scrub
+
+        err.print(f"[bold red]error:[/] {for_console(scrub(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: finished tasks are kept in the run folder")

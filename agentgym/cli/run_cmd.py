@@ -20,10 +20,11 @@ from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
 from agentgym.runner.interrupt import Interrupted, run_until_signal
-from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config
+from agentgym.runner.run import Plan, RunRequest, execute, load_plan, new_run_id, run_config, sandbox_env_candidates
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sandbox.base import Limits
+from agentgym.scrub import install_console_logging, register, scrub, url_secrets
 from agentgym.textsafe import for_console
 
 console = Console(stderr=True)
@@ -41,6 +42,8 @@ class ModelFlags:
     max_output_tokens: int | None = None
     include_reasoning_content: bool = False
     local_model: str | None = None
+    request_timeout: float | None = None
+    api_key_env: str | None = None
 
 
 def parse_limits(items: list[str]) -> Limits:
@@ -64,6 +67,9 @@ def _settings(
 ) -> ModelSettings:
     temperature = st.resolve("temperature", flags.temperature)
     max_tokens = st.resolve("max_output_tokens", flags.max_output_tokens)
+    timeout = st.as_number("request_timeout", st.resolve("request_timeout", flags.request_timeout), 600.0)
+    if timeout <= 0:
+        raise SpecError(f"--request-timeout: must be a positive number of seconds, got {timeout:g}")
     return ModelSettings(
         model=model,
         base_url=base_url,
@@ -71,6 +77,8 @@ def _settings(
         temperature=st.as_number("temperature", temperature, 0.0),
         max_output_tokens=st.as_number("max_output_tokens", max_tokens, default_max_tokens),
         include_reasoning_content=flags.include_reasoning_content,
+        request_timeout=timeout,
+        api_key_env=flags.api_key_env if api_key and flags.api_key is None else None,
     )
 
 
@@ -83,7 +91,7 @@ def model_settings(flags: ModelFlags) -> ModelSettings | None:
         flags,
         model=model or "default",
         base_url=base_url or "https://api.openai.com/v1",
-        api_key=st.resolve("api_key", flags.api_key),
+        api_key=st.resolve_api_key(flags.api_key, flags.api_key_env),
         default_max_tokens=4096,
     )
 
@@ -105,6 +113,15 @@ async def model_endpoint(flags: ModelFlags) -> AsyncIterator[tuple[ModelSettings
             flags, model=server.model_name, base_url=server.base_url, api_key=None, default_max_tokens=1024
         )
         yield settings, {**settings.public(), "model_card": server.card}
+
+
+def _scrubbed(plan: Plan, keys: list[str]) -> list[str]:
+    """What is scrubbed from console, logs and run folder: the key, credentials in the base URL, and the values
+    of host variables that some planned task may receive in its sandbox."""
+    allowed = {name for t in plan.tasks for name in t.policy.env_allowed}
+    values = keys + [v for k, v in sandbox_env_candidates(keys).items() if k in allowed]
+    register(values)
+    return values
 
 
 def _print_trial(record: TrialRecord) -> None:
@@ -151,7 +168,7 @@ async def _execute(
     run_id = new_run_id()
     if agent_name != "model":
         agent = NopAgent() if agent_name == "nop" else OracleAgent()
-        rundir = RunDir.create(req.runs_root, agent_name, secrets=[])
+        rundir = RunDir.create(req.runs_root, agent_name, secrets=_scrubbed(plan, []))
         rundir.write_run_config(
             run_config(
                 plan,
@@ -175,7 +192,8 @@ async def _execute(
         client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
         try:
             agent_obj = ModelAgent(client, plan.prompts, repeat_limit=req.repeat_limit)
-            rundir = RunDir.create(req.runs_root, settings.model, secrets=[settings.api_key or ""])
+            keys = [v for v in (settings.api_key, *url_secrets(settings.base_url)) if v]
+            rundir = RunDir.create(req.runs_root, settings.model, secrets=_scrubbed(plan, keys))
             rundir.write_run_config(
                 run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)
             )
@@ -187,7 +205,7 @@ async def _execute(
                 agent_obj,
                 factory,
                 settings.model,
-                secrets=[settings.api_key or ""],
+                secrets=keys,
                 on_trial=_print_trial,
             )
         finally:
@@ -204,6 +222,7 @@ def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
 
 
 def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str, dry_run: bool) -> int:
+    install_console_logging()
     if dry_run:
         agent = "nop"
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
@@ -223,11 +242,11 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
         f"[bold]{ok}/{len(s)} succeeded, average score {avg:.2f}[/]  report: {rundir.root / 'results' / 'REPORT.md'}"
     )
     print(rundir.root)
-    broken = [r for r in s if r.failure_reason in ("model_error", "harness_error")]
+    broken = [r for r in s if r.failure_reason in ("model_error", "infra_error", "harness_error")]
     if broken:
         first = broken[0]
         console.print(
-            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {for_console(first.error)}",
+            f"[bold red]error:[/] {len(broken)} task(s) ended with {first.failure_reason}: {for_console(scrub(first.error or ''))}",
             highlight=False,
             soft_wrap=True,
         )

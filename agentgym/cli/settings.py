@@ -18,6 +18,7 @@ ENV_NAMES = {
     "api_key": ("OPENAI_API_KEY",),
     "temperature": ("OPENAI_TEMPERATURE",),
     "max_output_tokens": ("OPENAI_MAX_OUTPUT_TOKENS",),
+    "request_timeout": ("AGENTGYM_REQUEST_TIMEOUT",),
 }
 
 
@@ -39,6 +40,16 @@ def resolve(name: str, cli_value: object, dotenv_path: Path = Path(".env")) -> s
         if file_values.get(var):
             return file_values[var]
     return None
+
+
+def resolve_api_key(cli_value: str | None, env_name: str | None, dotenv_path: Path = Path(".env")) -> str | None:
+    """--api-key > the variable named by --api-key-env (environment, then .env) > OPENAI_API_KEY."""
+    if cli_value is not None or not env_name:
+        return resolve("api_key", cli_value, dotenv_path)
+    value = os.environ.get(env_name) or _dotenv(dotenv_path).get(env_name)
+    if not value:
+        raise SpecError(f"--api-key-env {env_name}: that environment variable is not set (nor in .env)")
+    return value
 
 
 def as_number(name: str, value: str | None, default: N) -> N:

@@ -2,12 +2,23 @@
 
 Stateless by design: the reply depends only on the request (which script, how many assistant turns so far),
 so it works with retries and concurrent trials. It validates that requests carry the tool schema.
+
+Fault injection (the fault suite, tests/test_faults.py): a step may be, or may carry, a fault.
+  {"status": N, "retry_after": "2", "message": ..., "echo_auth": true}  an error status (the body can echo the
+                                                                       Authorization header, key included)
+  {"drop": true}            headers and part of the body, then the connection is closed
+  {"sleep": S, ...}         wait S seconds before answering (beyond the client's timeout)
+  {"raw_text": "..."}       a 200 whose body is not JSON (Content-Type application/json unless "content_type")
+  {"raw_body": {...}}       a 200 with this JSON body (`{"choices": [{"message": null}]}`, a null function, ...)
+A step with "faults": [f1, f2, ...] answers its first requests with f1, f2, ... (counted per script and turn,
+so a retried request meets the next fault), then with the step itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -59,13 +70,20 @@ class ScriptByTask:
     def __init__(self, scripts: dict[str, list[Step]], default: list[Step] | None = None) -> None:
         self.scripts = scripts
         self.default = default if default is not None else [{"content": "done"}]
+        self._seen: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, request: dict[str, Any]) -> Step:
         messages = request.get("messages", [])
         first_user = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
-        script = next((s for key, s in self.scripts.items() if key in first_user), self.default)
+        key, script = next(((k, s) for k, s in self.scripts.items() if k in first_user), ("", self.default))
         turn = sum(1 for m in messages if m.get("role") == "assistant")
-        return script[turn] if turn < len(script) else {"content": "done"}
+        step = script[turn] if turn < len(script) else {"content": "done"}
+        faults = step.get("faults") or []
+        with self._lock:
+            seen = self._seen.get((key, turn), 0)
+            self._seen[(key, turn)] = seen + 1
+        return faults[seen] if seen < len(faults) else step
 
 
 class ScriptedServer:
@@ -76,6 +94,7 @@ class ScriptedServer:
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -90,8 +109,13 @@ class ScriptedServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening and close the open keep-alive connections too (a server that went away)."""
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
@@ -99,18 +123,26 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _reply(self, body: dict[str, Any], auth: str) -> tuple[int, Any, dict[str, str], Step]:
         if self.require_tools:
             names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
             if not names >= TOOL_NAMES:
-                return 400, {"error": {"message": f"request lacks the tool schema (got {sorted(map(str, names))})"}}, {}
+                message = f"request lacks the tool schema (got {sorted(map(str, names))})"
+                return 400, {"error": {"message": message}}, {}, {}
         step = self.responder(body)
+        if step.get("sleep"):
+            time.sleep(float(step["sleep"]))
         if "status" in step:
-            headers = {"Retry-After": str(step.get("retry_after", 0))} if step["status"] == 429 else {}
-            return int(step["status"]), {"error": {"message": step.get("message", "scripted error")}}, headers
+            headers = {}
+            if "retry_after" in step or step["status"] == 429:
+                headers["Retry-After"] = str(step.get("retry_after", 0))
+            message = step.get("message", "scripted error") + (f" (you sent {auth})" if step.get("echo_auth") else "")
+            return int(step["status"]), {"error": {"message": message}}, headers, step
+        if step.get("raw_text") is not None:
+            return 200, str(step["raw_text"]), {"Content-Type": step.get("content_type", "application/json")}, step
         if step.get("raw_body") is not None:
-            return 200, step["raw_body"], {}
-        return 200, completion(step, self.model), {}
+            return 200, step["raw_body"], {}, step
+        return 200, completion(step, self.model), {}, step
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -122,16 +154,34 @@ class ScriptedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
+
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None, drop: bool = False
+            ) -> None:
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                headers = {"Content-Type": "application/json", **(headers or {})}
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client went away
-                    self.wfile.write(data)
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data) + (1000 if drop else 0)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2] if drop else data)
+                if drop:  # the body is cut short: the client sees the connection closed mid-response
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
 
             def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
@@ -142,7 +192,7 @@ class ScriptedServer:
                 with server._lock:
                     server.requests.append(body)
                     server.auth_headers.append(self.headers.get("Authorization", ""))
-                status, payload, headers = server._reply(body)
-                self._send(status, payload, headers)
+                status, payload, headers, step = server._reply(body, self.headers.get("Authorization", ""))
+                self._send(status, payload, headers, drop=bool(step.get("drop")))
 
         return Handler

@@ -37,6 +37,7 @@ def summarize(
     for r in results:
         per_repo[r.task.repo].append(r)
     m = [r.metrics for r in results]
+    not_infra = [r.metrics.score_0_100 for r in results if r.failure_reason != "infra_error"]
     return {
         "run_id": run_config.get("run_id"),
         "status": status,
@@ -62,6 +63,10 @@ def summarize(
         "completion_tokens": sum(x.completion_tokens for x in m),
         "model_calls": sum(x.model_calls for x in m),
         "model_latency_ms": round(sum(x.model_latency_ms for x in m), 1),
+        "model_retries": sum(x.model_retries for x in m),
+        "retry_wait_ms": round(sum(x.retry_wait_ms for x in m), 1),
+        "infra_errors": sum(1 for r in results if r.failure_reason == "infra_error"),
+        "avg_score_excluding_infra": _avg(not_infra),
         "failure_reasons": dict(Counter(r.failure_reason for r in results if r.failure_reason)),
         "per_repo": {
             repo: {
@@ -99,6 +104,9 @@ def render_report(summary: dict[str, Any], results: list[TaskResult]) -> str:
         f"   hallucination signals: {summary['hallucination_signals']}   format errors: {summary['format_errors']}",
         f"- Model calls: {summary['model_calls']}   tokens: {summary['prompt_tokens']} prompt /"
         f" {summary['completion_tokens']} completion   model time: {summary['model_latency_ms'] / 1000:.1f} s",
+        f"- Endpoint: {summary['model_retries']} retried attempt(s), {summary['retry_wait_ms'] / 1000:.1f} s backoff;"
+        f" {summary['infra_errors']} task(s) lost to infrastructure errors"
+        f" (average score without them: {summary['avg_score_excluding_infra']:.2f})",
         "",
         "## Per repo",
         "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from agentgym.oracles.agentfile import read_agent_file
 from agentgym.results.report import render_report, summarize
 from agentgym.results.runlock import hold_run_lock, mark_dead_runs
 from agentgym.results.transcript import append_lines, compact
+from agentgym.scrub import SCRUBBER, Scrubber
 from agentgym.specs.result import TaskResult
 from agentgym.textsafe import for_terminal
 
@@ -32,12 +34,13 @@ def run_folder_name(model_id: str, now: datetime | None = None) -> str:
     return f"{safe}-{stamp}"
 
 
-def _copy_artifact(workspace_root: Path, name: str, art: Path) -> None:
-    """Copy an answer file the agent wrote: in-tree regular files only, at most 1 MiB (a cut is noted)."""
+def _copy_artifact(workspace_root: Path, name: str, art: Path, clean: Callable[[bytes], bytes]) -> None:
+    """Copy an answer file the agent wrote: in-tree regular files only, at most 1 MiB (a cut is noted),
+    secrets scrubbed."""
     found = read_agent_file(workspace_root, f"eval_artifacts/{name}", follow_links=False, prefix=True)
     if not found.ok:
         return
-    (art / name).write_bytes(found.data)
+    write_atomic(art / name, clean(found.data))
     if found.truncated:
         note = f"{name} was {found.size} bytes; only the first {len(found.data)} were copied.\n"
         (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
@@ -46,7 +49,7 @@ def _copy_artifact(workspace_root: Path, name: str, art: Path) -> None:
 class RunDir:
     def __init__(self, root: Path, secrets: list[str]) -> None:
         self.root = root
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._scrubber = Scrubber(secrets)  # plus the process-wide one (scrub.register)
         self.results: list[TaskResult] = []
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
@@ -64,9 +67,10 @@ class RunDir:
         return cls(path, secrets)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return SCRUBBER(self._scrubber(text))
+
+    def _scrub_bytes(self, data: bytes) -> bytes:
+        return SCRUBBER.bytes(self._scrubber.bytes(data))
 
     def _json(self, path: Path, obj: Any) -> None:
         write_atomic(path, self._scrub(json.dumps(obj, indent=2, ensure_ascii=False, default=str)) + "\n")
@@ -98,7 +102,7 @@ class RunDir:
         art.mkdir(parents=True, exist_ok=True)
         if workspace_root is not None:
             for name in ARTIFACT_FILES:
-                _copy_artifact(workspace_root, name, art)
+                _copy_artifact(workspace_root, name, art, self._scrub_bytes)
         self._json(
             art / "task_result.json",
             {

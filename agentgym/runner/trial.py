@@ -14,7 +14,7 @@ from typing import Any
 from agentgym.agents.base import Agent, AgentOutcome
 from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
-from agentgym.models.base import FatalModelError, TrialModelError
+from agentgym.models.base import FatalModelError, InfraModelError, TrialModelError
 from agentgym.runner.config import LoadedTask
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec, WriteEvent
 from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
@@ -74,6 +74,8 @@ async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentO
         outcome.stop_reason, outcome.error = "step_limit", str(exc)
     except (TrialTimeout, TimeoutError) as exc:
         outcome.stop_reason, outcome.error = "timeout", str(exc) or f"timeout_seconds={task.spec.timeout_seconds}"
+    except InfraModelError as exc:
+        outcome.stop_reason, outcome.error = "infra_error", str(exc)
     except TrialModelError as exc:
         outcome.stop_reason, outcome.error = "model_error", str(exc)
     except FatalModelError as exc:
@@ -171,7 +173,7 @@ def _failure_reason(
         return None
     if harness_error:
         return "harness_error"
-    if outcome.stop_reason in ("model_error", "timeout"):
+    if outcome.stop_reason in ("infra_error", "model_error", "timeout"):
         return outcome.stop_reason
     if outcome.stop_reason in ("step_limit", "turn_limit"):
         return "step_limit"
@@ -205,6 +207,8 @@ def _result(
     )
     nonzero = sum(1 for r in records if r.tool_name == "run_command" and r.ok and r.tool_output.get("exit_code"))
     format_errors = sum(c.format_errors for c in outcome.model_calls)
+    attempts = [e for e in outcome.events if e.get("type") == "attempt"]
+    latency = sum(a["duration_ms"] for a in attempts) if attempts else sum(c.latency_ms for c in outcome.model_calls)
     metrics = Metrics(
         success=s.success,
         partial_score=round(s.partial, 4),
@@ -220,7 +224,9 @@ def _result(
         model_calls=len(outcome.model_calls),
         prompt_tokens=sum(c.prompt_tokens for c in outcome.model_calls),
         completion_tokens=sum(c.completion_tokens for c in outcome.model_calls),
-        model_latency_ms=round(sum(c.latency_ms for c in outcome.model_calls), 3),
+        model_latency_ms=round(latency, 3),
+        model_retries=sum(1 for a in attempts if a["attempt"] > 1),
+        retry_wait_ms=round(sum(a["wait_s"] for a in attempts) * 1000, 3),
     )
     first_fail = next((c.key for c in checks.checks if not c.ok), None)
     return TaskResult(

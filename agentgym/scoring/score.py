@@ -17,6 +17,7 @@ FAILURE_REASONS = (
     "step_limit",
     "timeout",
     "model_error",
+    "infra_error",
     "policy_violation",
     "harness_error",
 )

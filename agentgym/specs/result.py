@@ -89,7 +89,9 @@ class Metrics(_Record):
     model_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    model_latency_ms: float = 0.0
+    model_latency_ms: float = 0.0  # time in HTTP attempts; backoff sleeps are in retry_wait_ms
+    model_retries: int = 0  # HTTP attempts after the first of a model call
+    retry_wait_ms: float = 0.0  # backoff sleeps between attempts (Retry-After included)
     wall_time_s: float = 0.0
 
 
