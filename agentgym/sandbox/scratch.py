@@ -138,7 +138,7 @@ def _copy_in(host: Path, copy: Path, uid: int) -> None:
             ) from None
         raise
     for note in budget.all_notes():
-        logger.warning("%s", ascii(note))
+        logger.warning("%s", note)  # the console handler escapes control characters
 
 
 def copy_back(scratch: Scratch) -> list[str]:

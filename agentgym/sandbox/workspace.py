@@ -123,7 +123,7 @@ def sweep_locked_dirs(base: Path, remove: Callable[[Path], None]) -> int:
                 remove(entry)
                 removed += 1
         except SandboxError as exc:  # one bad leftover must not stop this run: it is left and named
-            logger.warning("cannot sweep %s: %s", ascii(entry.name), exc.message)
+            logger.warning("cannot sweep %s: %s", entry.name, exc.message)
         finally:
             lock.release(unlink=True)
     return removed
@@ -174,7 +174,7 @@ class Workspace:
         with walk_errors("check the final tree for symlinks"):
             sweep = treediff.drop_escaping_links(str(self.repo), rels)
         for rel in sweep.dropped[:MAX_NOTES]:
-            logger.warning("dropped symlink %s: it leads outside the repo", ascii(rel))
+            logger.warning("dropped symlink %s: it leads outside the repo", rel)
         if len(sweep.dropped) > MAX_NOTES:
             logger.warning("dropped %d more symlinks leading outside the repo", len(sweep.dropped) - MAX_NOTES)
         self.notes += [f"after the trial: {note}" for note in sweep.notes]
@@ -321,4 +321,4 @@ def copy_tree_safely(src: str, dst: str, *, writable: bool, budget: TreeBudget |
     copy_tree(src, dst, writable=writable, budget=own)
     if budget is None:
         for note in own.all_notes():
-            logger.warning("%s", ascii(note))
+            logger.warning("%s", note)  # the console handler escapes control characters
