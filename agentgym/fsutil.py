@@ -30,3 +30,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this pid namespace exists (a pid we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

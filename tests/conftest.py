@@ -125,6 +125,11 @@ def demo_config(tmp_path: Path, demo_repo: Path) -> Path:
     return write_config(tmp_path / "cfg", str(demo_repo))
 
 
+def scripted_run_args(cfg: Path, runs_root: Path, base_url: str, model: str = "scripted-model") -> list[str]:
+    """`agentgym run` arguments for a config tree, a runs root and a scripted server."""
+    return ["run", "--config-dir", str(cfg), "--runs-root", str(runs_root), "--model", model, "--base-url", base_url]
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
-from tests.conftest import run_cli
+from tests.conftest import run_cli, scripted_run_args
 
 SECRET = "sk-test-SECRET-0123456789"
 
@@ -38,15 +38,7 @@ SCRIPTS = {
 
 def _run(cfg: Path, server: ScriptedServer, tmp: Path, *extra: str) -> tuple[int, str, Path | None]:
     proc = run_cli(
-        "run",
-        "--config-dir",
-        str(cfg),
-        "--runs-root",
-        str(tmp / "runs"),
-        "--model",
-        "scripted-model",
-        "--base-url",
-        server.base_url,
+        *scripted_run_args(cfg, tmp / "runs", server.base_url),
         *extra,
         cwd=tmp,
         env={"OPENAI_API_KEY": SECRET},

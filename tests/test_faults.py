@@ -17,7 +17,7 @@ from agentgym.models.client import OpenAIChatClient
 from agentgym.models.retry import retry_after_seconds
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from agentgym.tools.schema import TOOL_SCHEMAS
-from tests.conftest import TASK_TOP, run_cli, write_config
+from tests.conftest import TASK_TOP, run_cli, scripted_run_args, write_config
 
 SECRET = "sk-fault-SECRET-9876543210"
 ANSWER = {"tool": "write_file", "args": {"path": "eval_artifacts/answer.json", "content": '{"top_level_entries": 5}'}}
@@ -54,15 +54,7 @@ def _config(root: Path, repo: Path, cases: list[str], extra: str = "") -> Path:
 
 def _cli(cfg: Path, tmp: Path, base_url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[Any, Path]:
     proc = run_cli(
-        "run",
-        "--config-dir",
-        str(cfg),
-        "--runs-root",
-        str(tmp / "runs"),
-        "--model",
-        "scripted-model",
-        "--base-url",
-        base_url,
+        *scripted_run_args(cfg, tmp / "runs", base_url),
         *extra,
         cwd=tmp,
         env={"OPENAI_API_KEY": SECRET, **(env or {})},

@@ -17,7 +17,7 @@ import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from agentgym.tools.caps import ARG_RECORD_CAP, MAX_LIST_ENTRIES
-from tests.conftest import run_cli, write_config
+from tests.conftest import run_cli, scripted_run_args, write_config
 from tests.test_sandbox_support import needs_bwrap
 
 POLICY = """\
@@ -148,15 +148,7 @@ EXPECTED = {
 
 def _run(tmp: Path, server: ScriptedServer, sandbox: str, *extra: str) -> Path:
     proc = run_cli(
-        "run",
-        "--config-dir",
-        str(tmp / "cfg"),
-        "--runs-root",
-        str(tmp / "runs"),
-        "--model",
-        "scripted-model",
-        "--base-url",
-        server.base_url,
+        *scripted_run_args(tmp / "cfg", tmp / "runs", server.base_url),
         "--sandbox",
         sandbox,
         *extra,

@@ -23,7 +23,7 @@ from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from agentgym.results.rundir import RunDir
 from agentgym.results.transcript import read_events
 from agentgym.specs.result import Metrics, TaskInfo, TaskResult, Transcript
-from tests.conftest import run_cli
+from tests.conftest import run_cli, scripted_run_args
 
 
 def test_run_help_shows_every_env_var_and_default(tmp_path: Path) -> None:
@@ -45,15 +45,7 @@ def test_run_help_shows_every_env_var_and_default(tmp_path: Path) -> None:
 
 def _run_scripted(cfg: Path, tmp: Path, server: ScriptedServer, *extra: str) -> tuple[int, str, Path | None]:
     proc = run_cli(
-        "run",
-        "--config-dir",
-        str(cfg),
-        "--runs-root",
-        str(tmp / "runs"),
-        "--model",
-        "m",
-        "--base-url",
-        server.base_url,
+        *scripted_run_args(cfg, tmp / "runs", server.base_url, model="m"),
         *extra,
         cwd=tmp,
     )
@@ -260,15 +252,7 @@ def _start_run(tmp: Path, cfg: Path, server: ScriptedServer, env: dict[str, str]
             sys.executable,
             "-m",
             "agentgym.cli.main",
-            "run",
-            "--config-dir",
-            str(cfg),
-            "--runs-root",
-            str(tmp / "runs"),
-            "--model",
-            "m",
-            "--base-url",
-            server.base_url,
+            *scripted_run_args(cfg, tmp / "runs", server.base_url, model="m"),
             "--tasks",
             "demo_task_00[13]",
         ],

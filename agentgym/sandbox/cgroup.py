@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentgym.errors import SandboxError
+from agentgym.fsutil import pid_alive
 from agentgym.sandbox.base import Limits
 
 logger = logging.getLogger(__name__)
@@ -231,17 +232,7 @@ def create(name: str, limits: Limits) -> TrialCgroup | None:
     return group
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale(alive: Callable[[int], bool] = _pid_alive) -> int:
+def sweep_stale(alive: Callable[[int], bool] = pid_alive) -> int:
     """Remove trial cgroups whose harness process (the pid their name starts with) is gone."""
     layout = support()
     if not isinstance(layout, Layout):

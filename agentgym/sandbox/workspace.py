@@ -23,6 +23,7 @@ from pathlib import Path
 
 from agentgym.errors import SandboxError
 from agentgym.fstree import MAX_NOTES, TreeBudget, copy_tree, remove_tree, short_path
+from agentgym.fsutil import pid_alive
 from agentgym.sandbox import treediff
 from agentgym.sandbox.base import WriteEvent
 from agentgym.sandbox.treediff import ARTIFACTS, limit_events
@@ -231,16 +232,6 @@ def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Work
 def sweep_stale_workspaces() -> int:
     """Remove workspaces whose owning harness process is gone (their lock is free). Returns how many."""
     return sweep_locked_dirs(workspaces_root(), lambda path: remove_tree(str(path)))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Farm:
