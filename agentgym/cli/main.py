@@ -99,10 +99,14 @@ def run(
     ] = None,
     include_reasoning_content: Annotated[bool, typer.Option(help="Send a provider's reasoning_content back.")] = False,
     request_timeout: Annotated[
-        float | None, typer.Option(help="Seconds to wait for one HTTP reply [env AGENTGYM_REQUEST_TIMEOUT] (600).")
+        float | None,
+        typer.Option(help="Seconds to wait for one HTTP reply [env AGENTGYM_REQUEST_TIMEOUT; default: 600]."),
     ] = None,
     api_key_env: Annotated[
-        str | None, typer.Option(help="Read the API key from this environment variable (keeps it out of argv).")
+        str | None,
+        typer.Option(
+            help="Read the API key from this environment variable, keeping it out of argv [default: none: --api-key or OPENAI_API_KEY]."
+        ),
     ] = None,
     local_model: Annotated[
         str | None,
@@ -120,7 +124,8 @@ def run(
             help="Override a sandbox limit, NAME=INT (repeatable): "
             "cpu_seconds, memory_bytes, file_size_bytes, "
             "max_processes, open_files, output_bytes, "
-            "disk_bytes (default: the limits in docs/sandbox.md)."
+            "disk_bytes, trial_memory_bytes, trial_processes "
+            "(default: the limits in docs/sandbox.md)."
         ),
     ] = None,
     scoring_profile: Annotated[

@@ -20,7 +20,7 @@ from pathlib import Path
 from agentgym.errors import SandboxError
 from agentgym.fstree import TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox import hostmount
-from agentgym.sandbox.process import EXECUTOR_SCRIPT
+from agentgym.sandbox.process import EXECUTOR_FILES
 from agentgym.sandbox.workspace import OwnerLock, Workspace, sweep_locked_dirs, walk_errors
 from agentgym.sandbox.writepaths import REPO_VIEW
 
@@ -95,8 +95,9 @@ def _make_run_base() -> None:
 def _populate(scratch: Scratch, ws: Workspace, uid: int) -> None:
     _write_etc(scratch.etc)
     scratch.exec_dir.mkdir(mode=0o755)
-    shutil.copyfile(EXECUTOR_SCRIPT, scratch.exec_dir / EXECUTOR_SCRIPT.name)
-    os.chmod(scratch.exec_dir / EXECUTOR_SCRIPT.name, 0o644)
+    for source in EXECUTOR_FILES:
+        shutil.copyfile(source, scratch.exec_dir / source.name)
+        os.chmod(scratch.exec_dir / source.name, 0o644)
     for name in ("tmp", "shm"):
         path = scratch.root / name
         path.mkdir()
