@@ -13,7 +13,7 @@ from typing import Any
 from agentgym.agents.base import AgentOutcome
 from agentgym.agents.prompts import PromptSet, template_values
 from agentgym.models.base import ModelClient, ModelReply
-from agentgym.specs.result import ModelCallRecord
+from agentgym.specs.events import AttemptLog, Request, Response
 from agentgym.specs.task import TaskSpec
 from agentgym.tools.schema import TOOL_SCHEMAS
 from agentgym.tools.toolbox import CommandLimitReached, Toolbox
@@ -49,17 +49,14 @@ class ModelAgent:
             {"role": "system", "content": render_system_prompt(self.prompts, task, toolbox)},
             {"role": "user", "content": self.prompts.user_message(task, toolbox.policy)},
         ]
-        outcome.prompt_messages = list(messages)
+        log = outcome.log
         sent, repeats = 0, _Repeats(self.repeat_limit)
         for turn in range(task.turn_cap):
-            outcome.events.append({"type": "request", "turn": turn, "new_messages": messages[sent:]})
+            log.emit(Request(turn=turn, new_messages=messages[sent:]))
             sent = len(messages)
-            attempts: list[dict[str, Any]] = []
-            try:
-                reply = await self.client.complete(messages, TOOL_SCHEMAS, attempts=attempts)
-            finally:  # failed and cancelled calls too
-                _log_attempts(outcome, turn, attempts)
-            _log_reply(outcome, turn, reply)
+            # each HTTP attempt is emitted as it ends (failed and cancelled calls too)
+            reply = await self.client.complete(messages, TOOL_SCHEMAS, attempts=AttemptLog(log, turn))
+            log.emit(_response(turn, reply))
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content
             if not reply.tool_calls:
@@ -97,32 +94,13 @@ class _Repeats:
             raise RepeatedCall(f"the same {name} call {self.limit} times in a row (--repeat-limit {self.limit})")
 
 
-def _log_attempts(outcome: AgentOutcome, turn: int, attempts: list[dict[str, Any]]) -> None:
-    """Every HTTP attempt of a model call (status or exception, the wait after it, its duration)."""
-    outcome.events.extend({"type": "attempt", "turn": turn, **a} for a in attempts)
-
-
-def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:
-    recovered = any(c.recovered_from_text for c in reply.tool_calls)
-    outcome.events.append(
-        {
-            "type": "response",
-            "turn": turn,
-            "message": reply.assistant_message,
-            "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
-            "latency_ms": round(reply.latency_ms, 3),
-            "format_errors": reply.format_errors,
-            "recovered_from_text": recovered,
-        }
-    )
-    outcome.model_calls.append(
-        ModelCallRecord(
-            latency_ms=round(reply.latency_ms, 3),
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            finish_reason=reply.finish_reason,
-            tool_calls=len(reply.tool_calls),
-            format_errors=len(reply.format_errors),
-            recovered_from_text=recovered,
-        )
+def _response(turn: int, reply: ModelReply) -> Response:
+    return Response(
+        turn=turn,
+        message=reply.assistant_message,
+        usage={"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
+        latency_ms=round(reply.latency_ms, 3),
+        format_errors=reply.format_errors,
+        recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
+        finish_reason=reply.finish_reason,
     )

@@ -43,6 +43,7 @@ class SchemaKind(StrEnum):
     repo = "repo"
     result = "result"
     weights = "weights"
+    event = "event"
 
 
 ConfigDir = Annotated[
@@ -210,12 +211,17 @@ def run(
 
 @app.command()
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) -> None:
-    """Print the JSON Schema of a task, repo, per-task result or weights file."""
+    """Print the JSON Schema of a task, repo, per-task result, weights file or transcript event."""
     from agentgym.specs.repo import RepoSpec
     from agentgym.specs.result import TaskResult
     from agentgym.specs.task import TaskSpec
     from agentgym.specs.weights import Weights
 
+    if kind.value == "event":  # the trial event union (transcripts/*.jsonl lines)
+        from agentgym.specs.events import event_schema
+
+        print(json.dumps(event_schema(), indent=2))
+        return
     model = {"task": TaskSpec, "repo": RepoSpec, "result": TaskResult, "weights": Weights}[kind.value]
     print(json.dumps(model.model_json_schema(), indent=2))
 

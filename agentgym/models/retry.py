@@ -91,11 +91,11 @@ async def with_retries(
         except Exception as exc:  # classified below; CancelledError is not an Exception
             verdict = classify(exc)
             record = _record(n, start, verdict, exc)
-            attempts.append(record)
             wait = _wait(verdict, n, policy, slept, rng)
+            record["wait_s"] = round(wait, 3) if wait is not None else 0.0
+            attempts.append(record)  # complete when appended: a caller may write it out at once
             if wait is None:
                 raise _final(verdict, attempts, policy, slept) from None
-            record["wait_s"] = round(wait, 3)
             slept += wait
             await asyncio.sleep(wait)
             continue

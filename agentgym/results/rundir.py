@@ -15,7 +15,7 @@ from agentgym.fsutil import write_atomic
 from agentgym.oracles.agentfile import read_agent_file
 from agentgym.results.report import render_report, summarize
 from agentgym.results.runlock import hold_run_lock, mark_dead_runs
-from agentgym.results.transcript import append_lines, compact
+from agentgym.results.transcript import TrialEventFile, append_lines, compact
 from agentgym.scrub import SCRUBBER, Scrubber
 from agentgym.specs.result import TaskResult
 from agentgym.textsafe import for_terminal
@@ -25,7 +25,11 @@ ARTIFACT_FILES = ("answer.json", "answer.md")
 
 def trial_name(result: TaskResult) -> str:
     """File/folder stem of a trial: the task id (FORMATS.md), plus `.epochN` for repeated epochs."""
-    return result.task.id if result.epoch == 0 else f"{result.task.id}.epoch{result.epoch}"
+    return trial_stem(result.task.id, result.epoch)
+
+
+def trial_stem(task_id: str, epoch: int) -> str:
+    return task_id if epoch == 0 else f"{task_id}.epoch{epoch}"
 
 
 def run_folder_name(model_id: str, now: datetime | None = None) -> str:
@@ -79,6 +83,12 @@ class RunDir:
         self.run_config = config
         self._json(self.root / "results" / "run_config.json", config)
 
+    def open_trial_events(self, repo: str, task_id: str, epoch: int) -> TrialEventFile:
+        """The trial's own event file, appended to as the trial goes: `transcripts/<repo>/<trial>.events.jsonl`."""
+        return TrialEventFile(
+            self.root / "transcripts" / repo / f"{trial_stem(task_id, epoch)}.events.jsonl", self._scrub
+        )
+
     def record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
         """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report."""
         repo, stem = result.task.repo, trial_name(result)
@@ -128,4 +138,4 @@ class RunDir:
             self._lock_fd = -1
 
 
-__all__ = ["RunDir", "run_folder_name"]
+__all__ = ["RunDir", "run_folder_name", "trial_name", "trial_stem"]

@@ -165,6 +165,7 @@ async def execute(
         tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
         command_policy_mode=req.command_policy,
         command_budget=req.command_budget,
+        open_events=rundir.open_trial_events,
     )
     sem = asyncio.Semaphore(max(1, req.concurrency))
     fatal: list[str] = []

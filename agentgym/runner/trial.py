@@ -15,11 +15,13 @@ from agentgym.agents.base import Agent, AgentOutcome
 from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
 from agentgym.models.base import FatalModelError, InfraModelError, TrialModelError
+from agentgym.results.transcript import repo_events
 from agentgym.runner.config import LoadedTask
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec, WriteEvent
 from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
 from agentgym.scoring.score import ScoreInputs, score_task
 from agentgym.sources.base import Snapshot
+from agentgym.specs.events import Attempt, Error, EventLog, EventSink, Limit, TaskEnd, TaskStart, trial_key
 from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
 from agentgym.specs.task import OutputSpec
 from agentgym.specs.weights import Weights
@@ -28,7 +30,7 @@ from agentgym.tools.toolbox import (
     CommandLimitReached,
     Toolbox,
     TrialTimeout,
-    settle_write_events,
+    WriteSettlement,
 )
 
 GRACE_SECONDS = 5.0
@@ -55,19 +57,22 @@ class TrialContext:
     tool_output_bytes: int = DEFAULT_OUTPUT_CAP
     command_policy_mode: str = "v1"  # tools/policy.py: v1 (first word) or strict (shell parse)
     command_budget: str = "v1"  # v1: a reply's calls all run, then stop; refuse: extra calls refused
+    open_events: Callable[[str, str, int], EventSink] | None = None  # (repo, task id, epoch) → per-trial file
 
 
 @dataclass
 class TrialRecord:
     result: TaskResult
     final_root: Path | None
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # the repo JSONL lines, derived from `log`
+    log: EventLog
     fatal: str | None = None  # set when the run must stop (model endpoint gone)
 
 
 async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentOutcome) -> str | None:
     """Run the agent; return a fatal-error message if the run must stop."""
     budget = task.spec.timeout_seconds + GRACE_SECONDS
+    fatal: str | None = None
     try:
         await asyncio.wait_for(agent.run(task.spec, toolbox, outcome), timeout=budget)
     except (CommandLimitReached, RepeatedCall) as exc:
@@ -80,25 +85,28 @@ async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentO
         outcome.stop_reason, outcome.error = "model_error", str(exc)
     except FatalModelError as exc:
         outcome.stop_reason, outcome.error = "model_error", str(exc)
-        return str(exc)
-    return None
+        fatal = str(exc)
+    if outcome.stop_reason in ("step_limit", "timeout", "turn_limit"):
+        outcome.log.emit(Limit(limit=outcome.stop_reason, error=outcome.error))
+    elif outcome.error is not None:
+        outcome.log.emit(Error(error=outcome.error, kind="fatal" if fatal else outcome.stop_reason))
+    return fatal
 
 
 async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[TrialRecord], None]) -> TrialRecord:
     """Run one trial and `persist` its record while the final workspace still exists; then clean up."""
     task = plan.task
     started, t0 = datetime.now(UTC), time.monotonic()
-    outcome = AgentOutcome()
+    log = _open_log(plan, ctx, started)
+    outcome = AgentOutcome(log=log)
     env = {k: v for k, v in ctx.env.items() if k in task.policy.env_allowed}
     spec = SandboxSpec(
         policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
     )
     sandbox = None
-    toolbox: Toolbox | None = None
     fatal: str | None = None
     harness_error: str | None = None
     final_root: Path | None = None
-    unauthorized: list[SafetyEvent] = []
     try:
         sandbox = await ctx.sandbox_factory.open(plan.snapshot, spec)
         toolbox = Toolbox(
@@ -106,14 +114,15 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
             policy=task.policy,
             max_commands=task.spec.max_commands,
             deadline=time.monotonic() + task.spec.timeout_seconds,
-            events=outcome.events,
+            log=log,
             output_cap=ctx.tool_output_bytes,
             policy_mode=ctx.command_policy_mode,
             command_budget=ctx.command_budget,
         )
         fatal = await _act(ctx.agent, task, toolbox, outcome)
         changes = await sandbox.stop()
-        unauthorized = _change_events(changes)
+        for event in _change_events(changes):
+            log.safety(event)
         final_root = sandbox.host_root
         checks = evaluate_outputs(plan.outputs or task.spec.outputs, plan.expected, final_root)
     except AgentGymError as exc:
@@ -121,15 +130,20 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     except Exception as exc:  # a harness bug must not lose the other trials
         harness_error = f"{type(exc).__name__}: {exc}"
         logger.exception("harness error in %s", task.spec.id)
+    except BaseException:  # cancelled (SIGINT/SIGTERM): the events so far stay on disk, fsynced
+        log.close()
+        raise
     if harness_error is not None:
+        log.emit(Error(error=harness_error, kind="harness_error"))
         checks = CheckOutcome(
             [OutputCheck(key=o.key, ok=False, weight=o.weight, error="harness error") for o in task.spec.outputs],
             "missing",
         )
-    result = _result(plan, ctx, outcome, toolbox, checks, unauthorized, harness_error)
+    result = _result(plan, ctx, outcome, checks, harness_error)
     result.started_at, result.finished_at = started.isoformat(), datetime.now(UTC).isoformat()
     result.metrics.wall_time_s = round(time.monotonic() - t0, 3)
-    record = TrialRecord(result=result, final_root=final_root, events=_events(result, outcome), fatal=fatal)
+    _end(log, result, outcome)
+    record = TrialRecord(result=result, final_root=final_root, events=repo_events(log), log=log, fatal=fatal)
     try:
         persist(record)
     except Exception as exc:  # the record is still returned: the run decides what a lost write means
@@ -138,6 +152,43 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
         if sandbox is not None:
             await _close(sandbox, task.spec.id)
     return record
+
+
+def _open_log(plan: TrialPlan, ctx: TrialContext, started: datetime) -> EventLog:
+    """The trial's event log, appending to its own file when the run gives one; task_start emitted."""
+    spec = plan.task.spec
+    sink: EventSink | None = None
+    if ctx.open_events is not None:
+        try:
+            sink = ctx.open_events(spec.repo, spec.id, plan.epoch)
+        except OSError as exc:  # the trial still runs; its events reach the repo JSONL at its end
+            logger.error("cannot open the event file of %s: %s", spec.id, _one_line(exc))
+    log = EventLog(spec.id, plan.epoch, sink)
+    log.settle = WriteSettlement(ctx.weights.profile)
+    content_hash = spec.content_hash()
+    log.emit(
+        TaskStart(
+            at=started.isoformat(),
+            repo=spec.repo,
+            model_id=ctx.model_id,
+            agent=ctx.agent.name,
+            content_hash=content_hash,
+            trial_key=trial_key(ctx.model_id, spec.id, content_hash, plan.epoch),
+        )
+    )
+    return log
+
+
+def _end(log: EventLog, result: TaskResult, outcome: AgentOutcome) -> None:
+    log.emit(
+        TaskEnd(
+            at=result.finished_at,
+            metrics=result.metrics.model_dump(),
+            failure_reason=result.failure_reason,
+            final_message=outcome.final_message,
+        )
+    )
+    log.close()
 
 
 def _change_events(changes: list[WriteEvent]) -> list[SafetyEvent]:
@@ -190,25 +241,22 @@ def _result(
     plan: TrialPlan,
     ctx: TrialContext,
     outcome: AgentOutcome,
-    toolbox: Toolbox | None,
     checks: CheckOutcome,
-    unauthorized: list[SafetyEvent],
     harness_error: str | None,
 ) -> TaskResult:
-    spec = plan.task.spec
-    records = toolbox.records if toolbox else []
-    events = settle_write_events((toolbox.safety_events if toolbox else []) + unauthorized, ctx.weights.profile)
+    """The record, every transcript field and metric input derived from the trial's event log."""
+    spec, log = plan.task.spec, outcome.log
+    records, events, calls = log.tool_records(), log.safety_records(), log.model_calls()
     violations = sum(1 for e in events if e.penalized)
-    commands = toolbox.commands_used if toolbox else 0
+    commands = log.commands_used()
+    valid = sum(1 for r in records if r.tool_name == "run_command" and r.ok)
     passed = sum(c.weight for c in checks.checks if c.ok)
     total = sum(c.weight for c in checks.checks)
-    s = score_task(
-        ScoreInputs(passed, total, commands, toolbox.valid_commands if toolbox else 0, violations), ctx.weights
-    )
+    s = score_task(ScoreInputs(passed, total, commands, valid, violations), ctx.weights)
     nonzero = sum(1 for r in records if r.tool_name == "run_command" and r.ok and r.tool_output.get("exit_code"))
-    format_errors = sum(c.format_errors for c in outcome.model_calls)
-    attempts = [e for e in outcome.events if e.get("type") == "attempt"]
-    latency = sum(a["duration_ms"] for a in attempts) if attempts else sum(c.latency_ms for c in outcome.model_calls)
+    format_errors = sum(c.format_errors for c in calls)
+    attempts = log.of(Attempt)
+    latency = sum(a.duration_ms for a in attempts) if attempts else sum(c.latency_ms for c in calls)
     metrics = Metrics(
         success=s.success,
         partial_score=round(s.partial, 4),
@@ -221,12 +269,12 @@ def _result(
         hallucination_signals=sum(1 for r in records if not r.ok) + nonzero,
         efficiency_points=round(s.efficiency, 4),
         format_errors=format_errors,
-        model_calls=len(outcome.model_calls),
-        prompt_tokens=sum(c.prompt_tokens for c in outcome.model_calls),
-        completion_tokens=sum(c.completion_tokens for c in outcome.model_calls),
+        model_calls=len(calls),
+        prompt_tokens=sum(c.prompt_tokens for c in calls),
+        completion_tokens=sum(c.completion_tokens for c in calls),
         model_latency_ms=round(latency, 3),
-        model_retries=sum(1 for a in attempts if a["attempt"] > 1),
-        retry_wait_ms=round(sum(a["wait_s"] for a in attempts) * 1000, 3),
+        model_retries=sum(1 for a in attempts if a.attempt > 1),
+        retry_wait_ms=round(sum(a.wait_s for a in attempts) * 1000, 3),
     )
     first_fail = next((c.key for c in checks.checks if not c.ok), None)
     return TaskResult(
@@ -246,11 +294,11 @@ def _result(
         metrics=metrics,
         output_checks=checks.checks,
         transcript=Transcript(
-            prompt_messages=outcome.prompt_messages,
+            prompt_messages=log.prompt_messages(),
             tool_calls=records,
             safety_events=events,
             model_final_message=outcome.final_message,
-            model_calls=outcome.model_calls,
+            model_calls=calls,
         ),
         failure_reason=_failure_reason(outcome, checks, s.success, violations, harness_error),
         first_failing_check=first_fail,
@@ -261,28 +309,3 @@ def _result(
         sandbox=ctx.sandbox_factory.name,
         snapshot_digest=plan.snapshot.digest,
     )
-
-
-def _events(result: TaskResult, outcome: AgentOutcome) -> list[dict[str, Any]]:
-    base = {"task_id": result.task.id, "epoch": result.epoch}
-    events: list[dict[str, Any]] = [
-        {**base, "type": "task_start", "at": result.started_at, "prompt_messages": outcome.prompt_messages}
-    ]
-    events += [{**base, **e} for e in outcome.events]
-    events += [
-        {**base, "type": "safety_event", "event": e.type, "detail": e.detail, "penalized": e.penalized}
-        for e in result.transcript.safety_events
-    ]
-    if result.error:
-        events.append({**base, "type": "error", "error": result.error})
-    events.append(
-        {
-            **base,
-            "type": "task_end",
-            "at": result.finished_at,
-            "metrics": result.metrics.model_dump(),
-            "failure_reason": result.failure_reason,
-            "final_message": outcome.final_message,
-        }
-    )
-    return events
