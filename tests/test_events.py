@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
-from agentgym.results.transcript import TrialEventFile, read_events
-from agentgym.specs.events import EventLog, Request, SafetyEvent, ToolCall, ToolResult, parse_event
+from agentgym.results.transcript import TrialEventFile, read_events, read_trial_stream
+from agentgym.specs.events import EventLog, Request, SafetyEvent, TaskStart, ToolCall, ToolResult, parse_event
 from tests.conftest import run_cli, scripted_run_args
 from tests.test_e2e_scripted import SCRIPTS
 from tests.test_harness_hardening import SLEEPER, _gone, _start_run, _wait_for_command
@@ -162,6 +162,13 @@ def test_event_file_appends_after_a_torn_line(tmp_path: Path) -> None:
     events = read_events(path)
     assert [e["type"] for e in events] == ["task_start", "request"]
     assert events[1]["new_messages"] == [{"role": "user", "content": "***"}]
+    again = TrialEventFile(path)  # the trial run again (resume): a new segment, the reader takes the last
+    log = EventLog("t", 0, again)
+    log.emit(TaskStart(trial_key="k2"))
+    log.emit(Request(turn=0, new_messages=[]))
+    log.close()
+    last = read_trial_stream(path)
+    assert [e.type for e in last] == ["task_start", "request"] and last[0].trial_key == "k2"  # type: ignore[union-attr]
 
 
 def test_schema_event_prints_the_discriminated_union(tmp_path: Path) -> None:

@@ -30,7 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentgym.specs.events import EventLog
+from pydantic import ValidationError
+
+from agentgym.specs.events import EventLog, TrialEvent, parse_event
 
 BIG = 1024  # characters: payloads at least this long are never written twice
 
@@ -200,4 +202,19 @@ def read_events(path: Path) -> list[dict[str, Any]]:
                 events.append(json.loads(line))
             except ValueError:
                 continue
+    return events
+
+
+def read_trial_stream(path: Path) -> list[TrialEvent]:
+    """The typed events of a per-trial file's last attempt (from its last `task_start`); lines that do not
+    parse (torn, or not an event) are skipped. Ends with `task_end` only if that attempt finished."""
+    events: list[TrialEvent] = []
+    for data in read_events(path):
+        try:
+            event = parse_event(data)
+        except ValidationError:
+            continue
+        if event.type == "task_start":
+            events = []
+        events.append(event)
     return events
