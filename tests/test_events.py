@@ -165,10 +165,11 @@ def test_event_file_appends_after_a_torn_line(tmp_path: Path) -> None:
     again = TrialEventFile(path)  # the trial run again (resume): a new segment, the reader takes the last
     log = EventLog("t", 0, again)
     log.emit(TaskStart(trial_key="k2"))
-    log.emit(Request(turn=0, new_messages=[]))
+    log.emit(Request(turn=0, new_messages=[{"role": "user", "content": "lone \ud800 surrogate"}]))
     log.close()
     last = read_trial_stream(path)
     assert [e.type for e in last] == ["task_start", "request"] and last[0].trial_key == "k2"  # type: ignore[union-attr]
+    assert last[1].new_messages[0]["content"] == "lone ? surrogate"  # type: ignore[union-attr]
 
 
 def test_schema_event_prints_the_discriminated_union(tmp_path: Path) -> None:

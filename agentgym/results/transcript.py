@@ -156,7 +156,7 @@ class TrialEventFile:
 
     def write(self, event: Any) -> None:
         line = json.dumps(self._compactor.line(event.model_dump(mode="json")), ensure_ascii=False, default=str)
-        _write_all(self._fd, (self._clean(line) + "\n").encode("utf-8", "surrogateescape"))
+        _write_all(self._fd, (self._clean(line) + "\n").encode("utf-8", "replace"))  # lone surrogates: ?
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -161,7 +161,7 @@ def _open_log(plan: TrialPlan, ctx: TrialContext, started: datetime) -> EventLog
     if ctx.open_events is not None:
         try:
             sink = ctx.open_events(spec.repo, spec.id, plan.epoch)
-        except OSError as exc:  # the trial still runs; its events reach the repo JSONL at its end
+        except Exception as exc:  # the trial still runs; its events reach the repo JSONL at its end
             logger.error("cannot open the event file of %s: %s", spec.id, _one_line(exc))
     log = EventLog(spec.id, plan.epoch, sink)
     log.settle = WriteSettlement(ctx.weights.profile)

@@ -189,7 +189,7 @@ class EventLog:
         if self.sink is not None:
             try:
                 self.sink.write(event)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 logger.error("cannot append to the event file of %s: %s", self.task_id, exc)
                 self._drop_sink()
         return event
