@@ -209,6 +209,25 @@ def run(
 
 
 @app.command()
+def regrade(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    runs_root: Annotated[
+        Path | None, typer.Option(help="Where the new run folder goes (default: beside RUN_DIR).")
+    ] = None,
+    scoring_profile: Annotated[
+        str | None, typer.Option(help="v1 or v2 [default: the profile the run was scored with].")
+    ] = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Recompute checks and scores of a run from its stored artifacts (no model call); write a new run folder."""
+    from agentgym.cli.regrade_cmd import regrade_command
+
+    if scoring_profile not in (None, "v1", "v2"):
+        raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
+    raise typer.Exit(regrade_command(run_dir, runs_root, scoring_profile, config_dir))
+
+
+@app.command()
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) -> None:
     """Print the JSON Schema of a task, repo, per-task result or weights file."""
     from agentgym.specs.repo import RepoSpec

@@ -1,0 +1,87 @@
+"""Regrade, replay and the response cache, end to end: real CLI, real scripted HTTP server, real git repo,
+real sandbox and oracles (issue 8 items 5, 7, 9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentgym.models.scripted import ScriptByTask, ScriptedServer
+from tests.conftest import run_cli, scripted_run_args
+from tests.test_e2e_scripted import SCRIPTS
+
+
+def _records(run: Path) -> dict[str, dict[str, Any]]:
+    return {
+        p.stem: json.loads(p.read_text()) for p in sorted((run / "results").glob("*/*.json")) if p.name != "index.json"
+    }
+
+
+def _scripted_run(cfg: Path, tmp: Path, *extra: str) -> tuple[Path, ScriptedServer]:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
+        proc = run_cli(*scripted_run_args(cfg, tmp / "runs", server.base_url), *extra, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1]), server
+
+
+def _regrade(run: Path, tmp: Path, *extra: str) -> Path:
+    proc = run_cli("regrade", str(run), *extra, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def test_regrade_reproduces_scores_exactly(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    new = _regrade(run, tmp_path)
+    assert new != run and new.parent == run.parent and new.name.startswith("scripted-model-regrade-")
+    before, after = _records(run), _records(new)
+    assert set(before) == set(after) == {"demo_task_001", "demo_task_002", "demo_task_003"}
+    for stem, old in before.items():
+        assert after[stem]["metrics"] == old["metrics"], stem
+        assert after[stem]["output_checks"] == old["output_checks"], stem
+        assert after[stem]["failure_reason"] == old["failure_reason"], stem
+    config = json.loads((new / "results/run_config.json").read_text())
+    assert config["regraded_from"] == str(run.resolve()) and config["regrade"]["kept_from_original"] == []
+    assert json.loads((new / "results/summary.json").read_text())["status"] == "finished"
+    assert (new / "artifacts/demo/demo_task_003/answer.md").read_text() == "core and util"
+    kinds = [json.loads(x)["type"] for x in (new / "transcripts/demo.jsonl").read_text().splitlines()]
+    assert kinds.count("regrade") == 3 and kinds.count("task_end") == 3 and "response" in kinds
+
+
+def test_regrade_with_other_profile_follows_the_formula(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    before = _records(run)
+    assert json.loads((run / "results/run_config.json").read_text())["scoring"]["profile"] == "v2"
+    after = _records(_regrade(run, tmp_path, "--scoring-profile", "v1"))
+    for stem, old in before.items():
+        assert after[stem]["metrics"]["score_0_100"] == old["metrics"]["score_v1"], stem
+        assert after[stem]["metrics"]["success"] == old["metrics"]["success"], stem
+    # task 002 failed every check: v2 gives it no process points, v1 does
+    old2, new2 = before["demo_task_002"]["metrics"], after["demo_task_002"]["metrics"]
+    assert old2["partial_score"] == 0 and new2["score_0_100"] > old2["score_0_100"]
+
+
+def test_regrade_reads_the_stored_artifacts(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    (run / "artifacts/demo/demo_task_003/answer.md").write_text("only core")
+    (run / "artifacts/demo/demo_task_001/answer.json").write_text('{"top_level_entries": 6}')
+    after = _records(_regrade(run, tmp_path))
+    assert after["demo_task_003"]["metrics"]["success"] is False
+    assert after["demo_task_003"]["failure_reason"] == "wrong_answer"
+    assert after["demo_task_001"]["output_checks"][0]["actual"] == 6
+    assert after["demo_task_001"]["first_failing_check"] == "top_level_entries"
+
+
+def test_regrade_refuses_a_changed_or_missing_task(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    task = demo_config / "tasks/l1/demo/task_001.yaml"
+    task.write_text(task.read_text().replace("Count the entries", "Count all the entries"))
+    proc = run_cli("regrade", str(run), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "task demo_task_001 changed since the run" in proc.stderr
+    task.unlink()
+    proc = run_cli("regrade", str(run), cwd=tmp_path)
+    assert proc.returncode == 2 and "demo_task_001 (demo) is no longer in the config tree" in proc.stderr
+    assert sorted(p.name for p in run.parent.iterdir()) == [run.name]  # nothing written when refused
