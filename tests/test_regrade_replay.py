@@ -18,9 +18,13 @@ def _records(run: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _scripted_run(cfg: Path, tmp: Path, *extra: str) -> tuple[Path, ScriptedServer]:
-    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
-        proc = run_cli(*scripted_run_args(cfg, tmp / "runs", server.base_url), *extra, cwd=tmp)
+def _scripted_run(
+    cfg: Path, tmp: Path, *extra: str, server: ScriptedServer | None = None
+) -> tuple[Path, ScriptedServer]:
+    if server is None:
+        with ScriptedServer(ScriptByTask(SCRIPTS)) as own:
+            return _scripted_run(cfg, tmp, *extra, server=own)
+    proc = run_cli(*scripted_run_args(cfg, tmp / "runs", server.base_url), *extra, cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1]), server
 
@@ -85,3 +89,95 @@ def test_regrade_refuses_a_changed_or_missing_task(tmp_path: Path, demo_config: 
     proc = run_cli("regrade", str(run), cwd=tmp_path)
     assert proc.returncode == 2 and "demo_task_001 (demo) is no longer in the config tree" in proc.stderr
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]  # nothing written when refused
+
+
+# ------------------------------------------------------------------------------------------ response cache
+
+
+def test_cache_responses_second_run_makes_no_request(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:  # one endpoint: the base URL is part of the key
+        first, _ = _scripted_run(demo_config, tmp_path, "--cache-responses", server=server)
+        sent = len(server.requests)
+        second, _ = _scripted_run(demo_config, tmp_path, "--cache-responses", server=server)
+    assert sent > 0 and len(server.requests) == sent  # the second run made no HTTP request
+    assert any((cache_dir / "responses").rglob("*.json"))
+    assert json.loads((second / "results/run_config.json").read_text())["cache_responses"] is True
+    lines = [json.loads(x) for x in (second / "transcripts/demo.jsonl").read_text().splitlines()]
+    responses = [e for e in lines if e["type"] == "response"]
+    assert responses and all(e.get("cached") is True for e in responses)
+    first_lines = (first / "transcripts/demo.jsonl").read_text().splitlines()
+    assert all("cached" not in json.loads(x) for x in first_lines if json.loads(x)["type"] == "response")
+    before, after = _records(first), _records(second)
+    for stem, old in before.items():
+        assert after[stem]["output_checks"] == old["output_checks"], stem
+        for key in ("success", "score_0_100", "commands_used", "prompt_tokens", "model_calls"):
+            assert after[stem]["metrics"][key] == old["metrics"][key], (stem, key)
+
+
+def test_cache_is_off_by_default_and_keyed_by_settings(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as server:
+        _scripted_run(demo_config, tmp_path, server=server)
+        assert not (cache_dir / "responses").exists()
+        _scripted_run(demo_config, tmp_path, "--cache-responses", server=server)
+        sent = len(server.requests)
+        _scripted_run(demo_config, tmp_path, "--cache-responses", "--temperature", "0.5", server=server)
+    assert len(server.requests) > sent  # other settings: other keys
+
+
+# ------------------------------------------------------------------------------------------ replay
+
+
+def _replay(run: Path, cfg: Path, tmp: Path) -> tuple[int, str, Path]:
+    proc = run_cli("run", "--config-dir", str(cfg), "--runs-root", str(tmp / "replays"), "--replay", str(run), cwd=tmp)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stderr, Path(proc.stdout.strip().splitlines()[-1])
+
+
+def _calls(record: dict[str, Any]) -> list[tuple[str, Any, bool]]:
+    return [(c["tool_name"], c["tool_input"], c["ok"]) for c in record["transcript"]["tool_calls"]]
+
+
+def test_replay_repeats_tool_calls_and_scores(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    code, stderr, replayed = _replay(run, demo_config, tmp_path)
+    assert code == 0, stderr
+    assert replayed.name.startswith("scripted-model-replay-")
+    config = json.loads((replayed / "results/run_config.json").read_text())
+    assert config["agent"] == "replay" and config["model"]["replay_of"] == str(run.resolve())
+    before, after = _records(run), _records(replayed)
+    assert set(after) == set(before)
+    for stem, old in before.items():
+        assert _calls(after[stem]) == _calls(old), stem
+        assert after[stem]["metrics"]["score_0_100"] == old["metrics"]["score_0_100"], stem
+        assert after[stem]["output_checks"] == old["output_checks"], stem
+        assert after[stem]["error"] is None, stem
+        assert after[stem]["transcript"]["model_final_message"] == old["transcript"]["model_final_message"]
+
+
+def test_replay_from_per_task_json_only(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    """An original-style folder without our transcripts: turns rebuilt from transcript.tool_calls."""
+    run, _ = _scripted_run(demo_config, tmp_path)
+    (run / "transcripts/demo.jsonl").unlink()
+    code, stderr, replayed = _replay(run, demo_config, tmp_path)
+    assert code == 0, stderr
+    before, after = _records(run), _records(replayed)
+    for stem, old in before.items():
+        assert _calls(after[stem]) == _calls(old), stem
+        assert after[stem]["metrics"]["success"] == old["metrics"]["success"], stem
+        assert after[stem]["metrics"]["commands_used"] == old["metrics"]["commands_used"], stem
+
+
+def test_replay_after_task_change_says_so(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    top = demo_config / "tasks/l1/demo/task_001.yaml"
+    top.write_text(top.read_text().replace("Count the entries", "Please count the entries"))
+    readme = demo_config / "tasks/l1/demo/task_002.yaml"
+    readme.write_text(readme.read_text().replace("allowed: [cat, head, ls]", "allowed: [cat, ls]"))
+    code, stderr, replayed = _replay(run, demo_config, tmp_path)
+    assert code == 0, stderr
+    after = _records(replayed)
+    assert "replay: task demo_task_001 changed since the recording (content hash" in after["demo_task_001"]["error"]
+    assert after["demo_task_001"]["metrics"]["success"] is True  # same actions, still right
+    error = after["demo_task_002"]["error"]
+    assert "replay: recorded turn 3 no longer fits: run_command refused" in error, error
+    assert after["demo_task_003"]["error"] is None

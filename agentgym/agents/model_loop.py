@@ -113,6 +113,7 @@ def _log_reply(outcome: AgentOutcome, turn: int, reply: ModelReply) -> None:
             "latency_ms": round(reply.latency_ms, 3),
             "format_errors": reply.format_errors,
             "recovered_from_text": recovered,
+            **({"cached": True} if reply.cached else {}),  # models/response_cache.py
         }
     )
     outcome.model_calls.append(

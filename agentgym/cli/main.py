@@ -174,6 +174,20 @@ def run(
             help="Stop a trial after N identical calls in a row (default: off; 3 for the embedded model).", min=2
         ),
     ] = None,
+    cache_responses: Annotated[
+        bool,
+        typer.Option(
+            help="Answer a request seen before (same model settings, messages and tools) from "
+            "$AGENTGYM_CACHE/responses; cached replies are marked in the transcript [default: off]."
+        ),
+    ] = False,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            help="Replay the assistant turns recorded in this run folder (no model call), task by task, "
+            "in today's harness, sandbox and oracles."
+        ),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
     from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
@@ -205,6 +219,7 @@ def run(
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     flags.request_timeout, flags.api_key_env = request_timeout, api_key_env
+    flags.cache_responses, flags.replay = cache_responses, replay
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
 
 
