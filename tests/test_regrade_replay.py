@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
-from tests.conftest import run_cli, scripted_run_args
+from tests.conftest import TASK_TOP, run_cli, scripted_run_args, write_config
 from tests.test_e2e_scripted import SCRIPTS
 
 
@@ -89,6 +89,47 @@ def test_regrade_refuses_a_changed_or_missing_task(tmp_path: Path, demo_config: 
     proc = run_cli("regrade", str(run), cwd=tmp_path)
     assert proc.returncode == 2 and "demo_task_001 (demo) is no longer in the config tree" in proc.stderr
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]  # nothing written when refused
+
+
+TASK_LICENSE = """\
+id: demo_task_009
+repo: demo
+initial_working_dir: .
+instruction: |
+  Keep the LICENSE file.
+outputs:
+  - key: license_kept
+    type: oracle_bool
+    oracle:
+      fn: has_license_file
+      args: {paths: [LICENSE]}
+"""
+
+
+def test_regrade_keeps_checks_on_unstored_agent_files(tmp_path: Path, demo_repo: Path, cache_dir: Path) -> None:
+    cfg = write_config(tmp_path / "cfg", str(demo_repo), {"task_001.yaml": TASK_TOP, "task_009.yaml": TASK_LICENSE})
+    run, _ = _scripted_run(cfg, tmp_path)
+    proc = run_cli("regrade", str(run), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept from the original record: demo_task_009:license_kept" in " ".join(proc.stderr.split())
+    new = Path(proc.stdout.strip().splitlines()[-1])
+    before, after = _records(run), _records(new)
+    assert after["demo_task_009"]["output_checks"] == before["demo_task_009"]["output_checks"]
+    assert after["demo_task_009"]["metrics"]["success"] is True  # the artifacts alone have no LICENSE
+    kept = json.loads((new / "results/run_config.json").read_text())["regrade"]["kept_from_original"]
+    assert kept == [{"task_id": "demo_task_009", "epoch": "0", "key": "license_kept"}]
+
+
+def test_regrade_of_a_broken_folder_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "m-20260101T000000Z"
+    (bad / "results/demo").mkdir(parents=True)
+    proc = run_cli("regrade", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2 and "run_config.json missing" in proc.stderr and "Traceback" not in proc.stderr
+    (bad / "results/run_config.json").write_text("{}")
+    (bad / "results/demo/t.json").write_text('{"task": [')
+    proc = run_cli("regrade", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2 and "per-task result cannot be read" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------------------------------ response cache
@@ -181,3 +222,25 @@ def test_replay_after_task_change_says_so(tmp_path: Path, demo_config: Path, cac
     error = after["demo_task_002"]["error"]
     assert "replay: recorded turn 3 no longer fits: run_command refused" in error, error
     assert after["demo_task_003"]["error"] is None
+
+
+def test_replay_that_runs_out_of_turns_says_so(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    run, _ = _scripted_run(demo_config, tmp_path)
+    path = run / "transcripts/demo.jsonl"
+    events = [json.loads(x) for x in path.read_text().splitlines()]
+    turns = [e for e in events if e["type"] == "response" and e["task_id"] == "demo_task_001"]
+    kept = [e for e in events if e not in turns[1:]]  # only its first turn (ls) stays recorded
+    path.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    code, _, replayed = _replay(run, demo_config, tmp_path)
+    assert code == 4
+    result = _records(replayed)["demo_task_001"]
+    assert result["failure_reason"] == "model_error"
+    assert "replay: recorded turn 2 does not exist (the recording of demo_task_001 has 1 turn(s))" in result["error"]
+    assert _calls(result) == [("run_command", {"command": "ls"}, True)]
+    assert _records(replayed)["demo_task_003"]["metrics"]["success"] is True
+
+
+def test_replay_of_a_folder_without_results_is_one_line(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("run", "--config-dir", str(demo_config), "--replay", str(tmp_path / "empty"), cwd=tmp_path)
+    assert proc.returncode == 2 and "no per-task results" in proc.stderr and "Traceback" not in proc.stderr
