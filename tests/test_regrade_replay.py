@@ -244,3 +244,24 @@ def test_replay_of_a_folder_without_results_is_one_line(tmp_path: Path, demo_con
     (tmp_path / "empty").mkdir()
     proc = run_cli("run", "--config-dir", str(demo_config), "--replay", str(tmp_path / "empty"), cwd=tmp_path)
     assert proc.returncode == 2 and "no per-task results" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_replay_source_tolerates_hostile_recordings(tmp_path: Path) -> None:
+    from agentgym.models.replay import ReplaySource
+
+    run = tmp_path / "m-20260101T000000Z"
+    (run / "results/demo").mkdir(parents=True)
+    (run / "transcripts").mkdir()
+    record = {"task": {"id": "t1", "content_hash": 5}, "epoch": "1", "transcript": {"tool_calls": {"a": 1}}}
+    (run / "results/demo/t1.json").write_text(json.dumps(record))
+    lines = [
+        {"type": "response", "task_id": "t1", "epoch": "x", "turn": "y", "message": {"tool_calls": {"k": "v"}}},
+        {"type": "response", "task_id": "t1", "turn": 1, "message": {"tool_calls": [{"function": "str"}, 7]}},
+        {"type": "response", "task_id": "t1", "turn": 2, "message": "text", "format_errors": "e"},
+    ]
+    (run / "transcripts/demo.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + "{partial")
+    source = ReplaySource(run)
+    trial = source.next_for("t1")
+    assert trial is not None and trial.content_hash is None and len(trial.turns) == 3
+    assert [len(t.tool_calls) for t in trial.turns] == [0, 1, 0]
+    assert source.model_id == "m-replay" and source.next_for("other") is None

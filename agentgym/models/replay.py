@@ -54,6 +54,18 @@ def _load_json(path: Path) -> Any:
         raise ReplayError(f"{path}: cannot be read: {str(exc).splitlines()[0][:200]}") from None
 
 
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _arguments(raw: Any) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
 
@@ -73,10 +85,10 @@ def _turns_from_calls(calls: list[dict[str, Any]], final: Any) -> list[ModelRepl
 
 def _turn_from_response(event: dict[str, Any], inputs: dict[str, Any]) -> ModelReply:
     """An exact recorded assistant turn; a compacted argument (`$see`) is taken from the recorded tool input."""
-    message = event.get("message") if isinstance(event.get("message"), dict) else {}
+    message = _dict(event.get("message"))
     calls, wire = [], []
-    for n, call in enumerate(message.get("tool_calls") or []):
-        fn = call.get("function") or {}
+    for n, call in enumerate(_list(message.get("tool_calls"))):
+        fn = _dict(call.get("function"))
         cid = str(call.get("id") or f"replay_{n}")
         args = fn.get("arguments")
         args = args if isinstance(args, str) else _arguments(inputs.get(cid, {}))
@@ -84,21 +96,20 @@ def _turn_from_response(event: dict[str, Any], inputs: dict[str, Any]) -> ModelR
         wire.append({**call, "function": {**fn, "arguments": args}})
     content = message.get("content")
     assistant = {**message, "tool_calls": wire} if wire else dict(message)
-    errors = [str(e) for e in event.get("format_errors") or []]
+    errors = [str(e) for e in event.get("format_errors") or []] if isinstance(event.get("format_errors"), list) else []
     return ModelReply(content if isinstance(content, str) else None, calls, assistant, None, format_errors=errors)
 
 
 def _recorded(record: dict[str, Any], responses: list[dict[str, Any]]) -> RecordedTrial:
-    task = record.get("task") if isinstance(record.get("task"), dict) else {}
-    transcript = record.get("transcript") if isinstance(record.get("transcript"), dict) else {}
-    calls = [c for c in transcript.get("tool_calls") or [] if isinstance(c, dict)]
+    task, transcript = _dict(record.get("task")), _dict(record.get("transcript"))
+    calls = _list(transcript.get("tool_calls"))
     inputs = {str(c.get("call_id")): c.get("tool_input") for c in calls if c.get("call_id")}
     if responses:
-        turns = [_turn_from_response(e, inputs) for e in sorted(responses, key=lambda e: int(e.get("turn") or 0))]
+        turns = [_turn_from_response(e, inputs) for e in sorted(responses, key=lambda e: _int(e.get("turn")))]
     else:
         turns = _turns_from_calls(calls, transcript.get("model_final_message"))
     turn_of = {c.id: n for n, t in enumerate(turns) for c in t.tool_calls}
-    epoch = record.get("epoch") if isinstance(record.get("epoch"), int) else 0
+    epoch = _int(record.get("epoch"))
     content_hash = task.get("content_hash") if isinstance(task.get("content_hash"), str) else None
     return RecordedTrial(str(task.get("id")), epoch, content_hash, turns, calls, turn_of)
 
@@ -109,7 +120,7 @@ def _responses(run_dir: Path, repo: str) -> dict[tuple[str, int], list[dict[str,
     if path.is_file():
         for e in read_events(path):
             if isinstance(e, dict) and e.get("type") == "response":
-                grouped.setdefault((str(e.get("task_id")), int(e.get("epoch") or 0)), []).append(e)
+                grouped.setdefault((str(e.get("task_id")), _int(e.get("epoch"))), []).append(e)
     return grouped
 
 
@@ -127,9 +138,11 @@ class ReplaySource:
             for path in sorted(repo_dir.glob("*.json")):
                 record = _load_json(path) if path.name != "index.json" else None
                 if isinstance(record, dict) and isinstance(record.get("task"), dict):
-                    epoch = record.get("epoch") if isinstance(record.get("epoch"), int) else 0
-                    key = (str(record["task"].get("id")), epoch)
-                    trial = _recorded(record, responses.get(key, []))
+                    key = (str(record["task"].get("id")), _int(record.get("epoch")))
+                    try:
+                        trial = _recorded(record, responses.get(key, []))
+                    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                        raise ReplayError(f"{path}: not a replayable record ({type(exc).__name__})") from None
                     self.trials.setdefault(trial.task_id, []).append(trial)
         if not self.trials:
             raise ReplayError(f"--replay {run_dir}: no per-task results under results/<repo>/")

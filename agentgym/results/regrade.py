@@ -196,7 +196,8 @@ def _trial_events(run_dir: Path, repo: str) -> dict[tuple[str, int], list[dict[s
     if path.is_file():
         for e in read_events(path):
             if isinstance(e, dict):
-                grouped.setdefault((str(e.get("task_id")), int(e.get("epoch") or 0)), []).append(e)
+                epoch = e.get("epoch") if isinstance(e.get("epoch"), int) else 0
+                grouped.setdefault((str(e.get("task_id")), epoch), []).append(e)
     return grouped
 
 
