@@ -248,9 +248,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
     try:
         warm = _warm_up(flags) if agent == "model" and flags.replay is None else None
         plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
-        console.print(
-            f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent if flags.replay is None else 'replay'}"
-        )
+        console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
         rundir = asyncio.run(run_until_signal(_execute(plan, req, agent, flags, sandbox, dry_run, warm), _patience))
     except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
