@@ -103,4 +103,5 @@ def _response(turn: int, reply: ModelReply) -> Response:
         format_errors=reply.format_errors,
         recovered_from_text=any(c.recovered_from_text for c in reply.tool_calls),
         finish_reason=reply.finish_reason,
+        cached=reply.cached,  # models/response_cache.py
     )

@@ -175,6 +175,20 @@ def run(
             help="Stop a trial after N identical calls in a row (default: off; 3 for the embedded model).", min=2
         ),
     ] = None,
+    cache_responses: Annotated[
+        bool,
+        typer.Option(
+            help="Answer a request seen before (same model settings, messages and tools) from "
+            "$AGENTGYM_CACHE/responses; cached replies are marked in the transcript [default: off]."
+        ),
+    ] = False,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            help="Replay the assistant turns recorded in this run folder (no model call), task by task, "
+            "in today's harness, sandbox and oracles."
+        ),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
     from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
@@ -206,7 +220,27 @@ def run(
     )
     flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
     flags.request_timeout, flags.api_key_env = request_timeout, api_key_env
+    flags.cache_responses, flags.replay = cache_responses, replay
     raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
+
+
+@app.command()
+def regrade(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    runs_root: Annotated[
+        Path | None, typer.Option(help="Where the new run folder goes (default: beside RUN_DIR).")
+    ] = None,
+    scoring_profile: Annotated[
+        str | None, typer.Option(help="v1 or v2 [default: the profile the run was scored with].")
+    ] = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Recompute checks and scores of a run from its stored artifacts (no model call); write a new run folder."""
+    from agentgym.cli.regrade_cmd import regrade_command
+
+    if scoring_profile not in (None, "v1", "v2"):
+        raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
+    raise typer.Exit(regrade_command(run_dir, runs_root, scoring_profile, config_dir))
 
 
 @app.command()

@@ -9,6 +9,7 @@ import importlib
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -44,6 +45,8 @@ class ModelFlags:
     local_model: str | None = None
     request_timeout: float | None = None
     api_key_env: str | None = None
+    cache_responses: bool = False  # models/response_cache.py
+    replay: Path | None = None  # models/replay.py: serve the turns recorded in this run folder
 
 
 def parse_limits(items: list[str]) -> Limits:
@@ -166,22 +169,22 @@ async def _execute(
     if sandbox == "local":
         console.print("[bold yellow]Warning:[/] --sandbox local runs commands WITHOUT isolation.")
     run_id = new_run_id()
-    if agent_name != "model":
-        agent = NopAgent() if agent_name == "nop" else OracleAgent()
-        rundir = RunDir.create(req.runs_root, agent_name, secrets=_scrubbed(plan, []))
+    if agent_name != "model" or flags.replay is not None:
+        agent, agent_name, model = _offline_agent(agent_name, flags, plan, req)
+        rundir = RunDir.create(req.runs_root, model["model"], secrets=_scrubbed(plan, []))
         rundir.write_run_config(
             run_config(
                 plan,
                 req,
                 run_id=run_id,
                 agent=agent_name,
-                model={"model": agent_name},
+                model=model,
                 sandbox=factory.name,
                 dry_run=dry_run,
             )
         )
         console.print(f"run folder: {for_console(rundir.root)}")
-        await execute(plan, req, rundir, agent, factory, agent_name, on_trial=_print_trial)
+        await execute(plan, req, rundir, agent, factory, model["model"], on_trial=_print_trial)
         return rundir
     async with model_endpoint(flags) as (settings, public):
         if "model_card" in public and req.tool_output_bytes is None:
@@ -190,13 +193,18 @@ async def _execute(
             req.repeat_limit = EMBEDDED_REPEAT_LIMIT  # a small model loops; recorded in run_config and REPORT.md
         warmed = await asyncio.wrap_future(warm) if warm is not None else None
         client = warmed if getattr(warmed, "settings", None) == settings else _make_client(settings)
+        if flags.cache_responses:
+            from agentgym.models.response_cache import ResponseCache
+
+            client = ResponseCache(client, settings)
         try:
             agent_obj = ModelAgent(client, plan.prompts, repeat_limit=req.repeat_limit)
             keys = [v for v in (settings.api_key, *url_secrets(settings.base_url)) if v]
             rundir = RunDir.create(req.runs_root, settings.model, secrets=_scrubbed(plan, keys))
-            rundir.write_run_config(
-                run_config(plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False)
+            config = run_config(
+                plan, req, run_id=run_id, agent="model", model=public, sandbox=factory.name, dry_run=False
             )
+            rundir.write_run_config({**config, "cache_responses": flags.cache_responses})
             console.print(f"run folder: {for_console(rundir.root)}")
             await execute(
                 plan,
@@ -213,6 +221,17 @@ async def _execute(
     return rundir
 
 
+def _offline_agent(agent_name: str, flags: ModelFlags, plan: Plan, req: RunRequest) -> tuple[Any, str, dict[str, Any]]:
+    """The nop/oracle baselines, or --replay's recorded turns: (agent, agent name, run_config model)."""
+    if flags.replay is None or agent_name != "model":
+        return (NopAgent() if agent_name == "nop" else OracleAgent()), agent_name, {"model": agent_name}
+    from agentgym.models.replay import ReplayAgent, ReplaySource
+
+    source = ReplaySource(flags.replay)
+    model = {"model": source.model_id, "replay_of": str(source.run_dir), "recorded_model": source.recorded_model}
+    return ReplayAgent(source, plan.prompts, repeat_limit=req.repeat_limit), "replay", model
+
+
 def _patience() -> None:
     console.print("[yellow]cleaning up the open sandboxes, then exiting[/]")
 
@@ -227,7 +246,7 @@ def run_command(req: RunRequest, *, agent: str, flags: ModelFlags, sandbox: str,
         agent = "nop"
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        warm = _warm_up(flags) if agent == "model" else None
+        warm = _warm_up(flags) if agent == "model" and flags.replay is None else None
         plan = load_plan(req, progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"))
         console.print(f"{len(plan.trials)} trial(s) over {len(plan.snapshots)} repo(s), agent={agent}")
         rundir = asyncio.run(run_until_signal(_execute(plan, req, agent, flags, sandbox, dry_run, warm), _patience))

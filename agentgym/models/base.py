@@ -26,6 +26,7 @@ class ModelReply:
     latency_ms: float = 0.0  # time in HTTP requests, every attempt; backoff sleeps excluded
     format_errors: list[str] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # one record per HTTP attempt (models/retry.py)
+    cached: bool = False  # served by --cache-responses (models/response_cache.py), no HTTP request made
 
 
 @dataclass(frozen=True)

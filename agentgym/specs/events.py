@@ -85,6 +85,7 @@ class Response(_Event):
     format_errors: list[str] = Field(default_factory=list)
     recovered_from_text: bool = False
     finish_reason: str | None = None
+    cached: bool = Field(False, description="Served by --cache-responses, not by the endpoint.")
 
     def tool_call_count(self) -> int:
         calls = self.message.get("tool_calls")
@@ -148,8 +149,15 @@ class TaskEnd(_Event):
     final_message: str | Ref | None = None
 
 
+class Regrade(_Event):
+    """Written by `agentgym regrade` before a regraded trial's new task_end."""
+
+    type: Literal["regrade"] = "regrade"
+    regraded_from: str
+
+
 TrialEvent = Annotated[
-    TaskStart | Request | Attempt | Response | ToolCall | ToolResult | SafetyEvent | Limit | Error | TaskEnd,
+    TaskStart | Request | Attempt | Response | ToolCall | ToolResult | SafetyEvent | Limit | Error | Regrade | TaskEnd,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[TrialEvent] = TypeAdapter(TrialEvent)
