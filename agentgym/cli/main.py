@@ -199,8 +199,6 @@ def run(
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""
-    from click.core import ParameterSource
-
     from agentgym.cli.run_cmd import run_command
 
     if scoring_profile not in (None, "v1", "v2"):
@@ -209,8 +207,8 @@ def run(
         raise AgentGymError(f"--command-policy: expected v1 or strict, got '{command_policy}'")
     if command_budget not in ("v1", "refuse"):
         raise AgentGymError(f"--command-budget: expected v1 or refuse, got '{command_budget}'")
-    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-    given = {name for name in ctx.params if ctx.get_parameter_source(name) not in defaults}
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}  # typer may bundle its own click
+    given = {name for name, src in sources.items() if getattr(src, "name", "") not in ("DEFAULT", "DEFAULT_MAP")}
     raise typer.Exit(run_command(dict(ctx.params), given))
 
 
