@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
-from tests.conftest import run_cli
+from tests.conftest import TASK_MD, TASK_README, TASK_TOP, run_cli, write_config
 
 SCRIPTS = {
     "Count the entries": [
@@ -219,3 +219,30 @@ def test_schema_campaign_and_model_flags_rejected_with_models(tmp_path: Path) ->
     models.write_text("- {model: m, base_url: 'http://127.0.0.1:9/v1'}\n")
     proc = run_cli("run", "--models", str(models), "--model", "other", cwd=tmp_path)
     assert proc.returncode == 2 and "--model" in proc.stderr and "--models" in proc.stderr
+
+
+def test_waiting_for_a_connection_slot_does_not_use_the_time_budget(
+    tmp_path: Path, demo_repo: Path, cache_dir: Path
+) -> None:
+    """Six trials share one connection slot: each waits far longer than its 3 s budget in total, but works
+    well under it; the budget pauses while waiting, so none times out."""
+    tasks = {
+        name: text.replace("timeout_seconds: 60\n", "") + "timeout_seconds: 3\n"
+        for name, text in (("task_001.yaml", TASK_TOP), ("task_002.yaml", TASK_README), ("task_003.yaml", TASK_MD))
+    }
+    cfg = write_config(tmp_path / "cfg", str(demo_repo), tasks)
+    runs = tmp_path / "runs"
+    with ScriptedServer(ScriptByTask(_slow(0.3))) as server:
+        models = tmp_path / "models.yaml"
+        models.write_text(f"- {{id: solo, model: scripted-model, base_url: '{server.base_url}', max_connections: 1}}\n")
+        proc = run_cli(
+            "run", "--models", str(models), "--config-dir", str(cfg), "--runs-root", str(runs),
+            "--epochs", "2", "--concurrency", "6", "--max-sandboxes", "6", cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert server.max_in_flight == 1
+    run = _model_folder(_one_campaign(runs), "solo")
+    records = [json.loads(p.read_text()) for p in (run / "results" / "demo").glob("demo_task_*.json")]
+    assert len(records) == 6
+    assert [r["failure_reason"] for r in records] == [None] * 6
+    assert max(r["metrics"]["wall_time_s"] for r in records) > 3 > max(r["metrics"]["work_time_s"] for r in records)
