@@ -232,7 +232,7 @@ def test_waiting_for_a_connection_slot_does_not_use_the_time_budget(
     }
     cfg = write_config(tmp_path / "cfg", str(demo_repo), tasks)
     runs = tmp_path / "runs"
-    with ScriptedServer(ScriptByTask(_slow(0.3))) as server:
+    with ScriptedServer(ScriptByTask(_slow(0.6))) as server:  # 14 requests in a row: 8.4 s > 3 s + 5 s grace
         models = tmp_path / "models.yaml"
         models.write_text(f"- {{id: solo, model: scripted-model, base_url: '{server.base_url}', max_connections: 1}}\n")
         proc = run_cli(
