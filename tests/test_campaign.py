@@ -246,3 +246,11 @@ def test_waiting_for_a_connection_slot_does_not_use_the_time_budget(
     assert len(records) == 6
     assert [r["failure_reason"] for r in records] == [None] * 6
     assert max(r["metrics"]["wall_time_s"] for r in records) > 3 > max(r["metrics"]["work_time_s"] for r in records)
+
+
+def test_trials_are_submitted_round_robin_over_models() -> None:
+    from agentgym.runner.scheduler import default_max_sandboxes, interleave
+
+    assert interleave([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]) == ["a1", "b1", "c1", "a2", "c2", "a3"]
+    assert interleave([[None, None], []]) == [None, None]  # None is an item like any other
+    assert default_max_sandboxes() >= 1

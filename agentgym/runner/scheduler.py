@@ -17,13 +17,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agentgym.models.base import ModelClient, ModelReply
 from agentgym.results.rundir import RunDir
 from agentgym.runner.clock import CURRENT_CLOCK
 from agentgym.runner.interrupt import TrackingFactory, shielded
 from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
+
+T = TypeVar("T")
+_GAP: Any = object()
 
 
 def default_max_sandboxes() -> int:
@@ -118,10 +121,10 @@ class ModelRun:
         self.on_trial(record)
 
 
-def interleave(runs: list[ModelRun]) -> list[tuple[ModelRun, TrialPlan]]:
-    """Round-robin order of submission over the models."""
-    rows = itertools.zip_longest(*([(run, t) for t in run.trials] for run in runs))
-    return [pair for row in rows for pair in row if pair is not None]
+def interleave(queues: list[list[T]]) -> list[T]:
+    """Round-robin order of submission: the first of each queue, then the second of each, ..."""
+    rows = itertools.zip_longest(*queues, fillvalue=_GAP)
+    return [item for row in rows for item in row if item is not _GAP]
 
 
 async def run_all(runs: list[ModelRun], tracker: TrackingFactory, *, max_sandboxes: int, per_model: int) -> None:
@@ -141,7 +144,8 @@ async def run_all(runs: list[ModelRun], tracker: TrackingFactory, *, max_sandbox
         run.status = "running"
         run.rundir.write_summary()
     try:
-        await asyncio.gather(*(one(run, trial) for run, trial in interleave(runs)))
+        order = interleave([[(run, trial) for trial in run.trials] for run in runs])
+        await asyncio.gather(*(one(run, trial) for run, trial in order))
     except (asyncio.CancelledError, KeyboardInterrupt):
         for run in runs:
             run.status = "interrupted"
