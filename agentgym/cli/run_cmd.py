@@ -6,6 +6,7 @@ Nothing is orchestrated here (runner/campaign.py does it); this module only pars
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,25 @@ def _single_entry(params: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _as_flag(message: str) -> str:
+    """`<flags>: field models[0].request_timeout: ...` as `--request-timeout: ...` (flags have no file)."""
+    found = re.match(r"<flags>: field (?:models\[0\]\.)?(\w+)(?:\.\S+)?: (.*)", message)
+    if not found:
+        return message
+    name = {"local": "local_model", "limits": "sandbox_limit"}.get(found[1], found[1])
+    return f"--{name.replace('_', '-')}: {found[2]}"
+
+
 def spec_from_cli(params: dict[str, Any], given: set[str]) -> tuple[CampaignSpec, list[str], bool]:
     """The spec, notes to print, and whether this is a plain single-model run (today's folder layout)."""
     files = [p for p in (params.get("config"), params.get("models")) if p is not None]
     if not files:
         fields = dict(_flag_value(k, params[k]) for k in CAMPAIGN_FLAGS)
         fields["models"] = [_single_entry(params)]
-        return build_spec(None, fields), [], True
+        try:
+            return build_spec(None, fields), [], True
+        except SpecError as exc:
+            raise SpecError(_as_flag(exc.message)) from None
     clash = [f"--{k.replace('_', '-')}" for k in SINGLE_FLAGS if k in given]
     if clash:
         raise SpecError(f"{clash[0]}: cannot be combined with --models/--config (set it in the file's model entries)")
