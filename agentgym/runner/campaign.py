@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ def _warm_up(remote: dict[str, ModelSettings | None]) -> Future[Any]:
     if len(lone) == 1 and lone[0] is not None:
         future = pool.submit(make_client, lone[0])
     else:
-        future = pool.submit(__import__, "agentgym.models.client")
+        future = pool.submit(importlib.import_module, "agentgym.models.client")
     pool.shutdown(wait=False)
     return future
 
