@@ -39,6 +39,7 @@ class SandboxKind(StrEnum):
 
 
 class SchemaKind(StrEnum):
+    campaign = "campaign"
     task = "task"
     repo = "repo"
     result = "result"
@@ -58,6 +59,27 @@ ConfigDir = Annotated[
 
 @app.command()
 def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Campaign YAML (docs/running.md); flags given on the command line override its fields."
+        ),
+    ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="YAML list of model entries, or the original's parallel_eval_config.json (one "
+            "campaign folder, one run folder per model).",
+        ),
+    ] = None,
+    max_sandboxes: Annotated[
+        int | None,
+        typer.Option(
+            help="Trials at once over all models of a campaign [default: min(2 x cores, RAM GiB / 2)].", min=1
+        ),
+    ] = None,
     repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids (default: all with tasks).")] = None,
     task_set: Annotated[str, typer.Option(help="Task set folder under tasks/.")] = "l1",
     tasks: Annotated[
@@ -190,9 +212,9 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run an evaluation and write a run folder (results/, transcripts/, artifacts/)."""
-    from agentgym.cli.run_cmd import ModelFlags, parse_limits, run_command
-    from agentgym.runner.run import RunRequest
+    """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
+    --config, a campaign folder with one run folder per model."""
+    from agentgym.cli.run_cmd import run_command
 
     if scoring_profile not in (None, "v1", "v2"):
         raise AgentGymError(f"--scoring-profile: expected v1 or v2, got '{scoring_profile}'")
@@ -200,28 +222,9 @@ def run(
         raise AgentGymError(f"--command-policy: expected v1 or strict, got '{command_policy}'")
     if command_budget not in ("v1", "refuse"):
         raise AgentGymError(f"--command-budget: expected v1 or refuse, got '{command_budget}'")
-    req = RunRequest(
-        config_dir=config_dir,
-        task_set=task_set,
-        limit=limit,
-        tasks_glob=tasks,
-        runs_root=runs_root,
-        repos=[r.strip() for r in repos.split(",") if r.strip()] if repos else None,
-        scoring_profile=scoring_profile,
-        epochs=epochs,
-        concurrency=concurrency,
-        limits=parse_limits(sandbox_limit or []),
-        tool_output_bytes=tool_output_bytes,
-        command_policy=command_policy,
-        command_budget=command_budget,
-        repeat_limit=repeat_limit,
-        prompt_profile=prompt_profile,
-        prompt_file=prompt_file,
-    )
-    flags = ModelFlags(model, base_url, api_key, temperature, max_output_tokens, include_reasoning_content, local_model)
-    flags.request_timeout, flags.api_key_env = request_timeout, api_key_env
-    flags.cache_responses, flags.replay = cache_responses, replay
-    raise typer.Exit(run_command(req, agent=agent.value, flags=flags, sandbox=sandbox.value, dry_run=dry_run))
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}  # typer may bundle its own click
+    given = {name for name, src in sources.items() if getattr(src, "name", "") not in ("DEFAULT", "DEFAULT_MAP")}
+    raise typer.Exit(run_command(dict(ctx.params), given))
 
 
 @app.command()
@@ -245,7 +248,8 @@ def regrade(
 
 @app.command()
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) -> None:
-    """Print the JSON Schema of a task, repo, per-task result, weights file or transcript event."""
+    """Print the JSON Schema of a campaign, task, repo, per-task result, weights file or transcript event."""
+    from agentgym.specs.campaign import CampaignSpec
     from agentgym.specs.repo import RepoSpec
     from agentgym.specs.result import TaskResult
     from agentgym.specs.task import TaskSpec
@@ -256,7 +260,9 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) ->
 
         print(json.dumps(event_schema(), indent=2))
         return
-    model = {"task": TaskSpec, "repo": RepoSpec, "result": TaskResult, "weights": Weights}[kind.value]
+    model = {"campaign": CampaignSpec, "task": TaskSpec, "repo": RepoSpec, "result": TaskResult, "weights": Weights}[
+        kind.value
+    ]
     print(json.dumps(model.model_json_schema(), indent=2))
 
 

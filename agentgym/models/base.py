@@ -41,6 +41,8 @@ class ModelSettings:
     request_timeout: float = 600.0  # seconds per HTTP attempt
     retry_budget_s: float = 300.0  # total backoff sleep allowed for one call
     api_key_env: str | None = None  # the variable the key was read from (its name only)
+    extra_body: dict[str, Any] = field(default_factory=dict, hash=False)  # merged into every request body
+    extra_headers: dict[str, str] = field(default_factory=dict, hash=False)  # sent with every request
 
     def public(self) -> dict[str, Any]:
         """Settings safe to write to disk: the key itself never, only whether one was set."""
@@ -55,6 +57,8 @@ class ModelSettings:
             "request_timeout": self.request_timeout,
             "retry_budget_s": self.retry_budget_s,
             "api_key_env": self.api_key_env,
+            "extra_body": self.extra_body,
+            "extra_headers": sorted(self.extra_headers),  # names only: a header may carry a credential
         }
 
 

@@ -44,6 +44,7 @@ class OpenAIChatClient:
             base_url=settings.base_url,
             max_retries=0,
             timeout=settings.request_timeout,
+            default_headers=settings.extra_headers or None,
         )
 
     async def aclose(self) -> None:
@@ -62,6 +63,7 @@ class OpenAIChatClient:
             "tools": tools,
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_output_tokens,
+            **self.settings.extra_body,
         }
         reply, attempts = await with_retries(lambda: self._send(body), self._classify, self._policy, attempts=attempts)
         reply.attempts = attempts

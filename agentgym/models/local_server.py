@@ -65,6 +65,8 @@ _LIVE: dict[int, subprocess.Popen[bytes]] = {}
 class LocalModelServer:
     """Async context manager around one llama-cpp-python server process."""
 
+    slots = 1  # llama-cpp-python's server runs one completion at a time (its requests share one lock)
+
     def __init__(
         self,
         model: str = "1.5b",

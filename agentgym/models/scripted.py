@@ -93,6 +93,8 @@ class ScriptedServer:
         self.require_tools = require_tools
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
+        self.in_flight = 0  # requests being answered now, and the most ever at once (per-endpoint limit tests)
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -192,7 +194,13 @@ class ScriptedServer:
                 with server._lock:
                     server.requests.append(body)
                     server.auth_headers.append(self.headers.get("Authorization", ""))
-                status, payload, headers, step = server._reply(body, self.headers.get("Authorization", ""))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    status, payload, headers, step = server._reply(body, self.headers.get("Authorization", ""))
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 self._send(status, payload, headers, drop=bool(step.get("drop")))
 
         return Handler

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
 import sys
@@ -29,8 +28,9 @@ from agentgym.runner.config import (
     load_tasks,
     load_weights,
 )
-from agentgym.runner.interrupt import TrackingFactory, shielded
-from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord, run_trial
+from agentgym.runner.interrupt import TrackingFactory
+from agentgym.runner.scheduler import ModelRun, run_all
+from agentgym.runner.trial import TrialContext, TrialPlan, TrialRecord
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sandbox.isolation import isolation
 from agentgym.scoring.checks import plan_expected
@@ -54,6 +54,7 @@ class RunRequest:
     scoring_profile: str | None = None
     epochs: int = 1
     concurrency: int = 1
+    max_sandboxes: int | None = None  # campaigns: trials at once over all models (runner/scheduler.py)
     limits: Limits = field(default_factory=Limits)
     tool_output_bytes: int | None = None  # None: 8 KiB, or 2 KiB for the embedded model (8k-token context)
     command_policy: str = "v1"  # v1: the original's first-word rule; strict: every command word (shell parse)
@@ -125,6 +126,7 @@ def run_config(
         "command_budget": req.command_budget,
         "repeat_limit": req.repeat_limit,
         "concurrency": req.concurrency,
+        "max_sandboxes": req.max_sandboxes,
         "scoring": plan.weights.model_dump(),
         **plan.prompts.describe(),
         "tasks_planned": len(plan.trials),
@@ -139,6 +141,29 @@ def sandbox_env_candidates(secrets: list[str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES and v not in secrets}
 
 
+def trial_context(
+    plan: Plan,
+    req: RunRequest,
+    agent: Agent,
+    factory: SandboxFactory,
+    model_id: str,
+    secrets: list[str],
+    rundir: RunDir,
+) -> TrialContext:
+    return TrialContext(
+        agent=agent,
+        sandbox_factory=factory,
+        weights=plan.weights,
+        limits=req.limits,
+        model_id=model_id,
+        env=sandbox_env_candidates([s for s in secrets if s]),
+        tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
+        command_policy_mode=req.command_policy,
+        command_budget=req.command_budget,
+        open_events=rundir.open_trial_events,  # the trial's event stream, appended as it goes
+    )
+
+
 async def execute(
     plan: Plan,
     req: RunRequest,
@@ -150,54 +175,19 @@ async def execute(
     secrets: list[str] | None = None,
     on_trial: Callable[[TrialRecord], None] = lambda _r: None,
 ) -> None:
-    """Schedule every trial (bounded concurrency); stop early on a fatal model error.
-
-    Cancellation (SIGINT/SIGTERM) marks the run interrupted; every sandbox still open is cleaned up (shielded).
-    """
+    """One model's trials on the campaign scheduler (runner/scheduler.py), `req.concurrency` at once; a fatal
+    model error stops scheduling (ModelError). Cancellation marks the run interrupted; every sandbox still open
+    is cleaned up (shielded)."""
     tracker = TrackingFactory(factory)
-    ctx = TrialContext(
-        agent=agent,
-        sandbox_factory=tracker,
-        weights=plan.weights,
-        limits=req.limits,
-        model_id=model_id,
-        env=sandbox_env_candidates([s for s in secrets or [] if s]),
-        tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
-        command_policy_mode=req.command_policy,
-        command_budget=req.command_budget,
-        open_events=rundir.open_trial_events,
-    )
-    sem = asyncio.Semaphore(max(1, req.concurrency))
-    fatal: list[str] = []
-
-    def persist(record: TrialRecord) -> None:
-        rundir.record(record.result, record.final_root, record.events)
-        on_trial(record)
-
-    async def one(trial: TrialPlan) -> None:
-        async with sem:
-            if fatal:
-                return
-            record = await run_trial(trial, ctx, persist)
-            if record.fatal:
-                fatal.append(record.fatal)
-
-    rundir.write_summary()  # "running" from the start: a later run can tell if this one died (results/runlock.py)
-    try:
-        await asyncio.gather(*(one(t) for t in plan.trials))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        rundir.write_summary(status="interrupted", error="interrupted (SIGINT or SIGTERM)")
-        raise
-    finally:
-        await shielded(tracker.close_all())
-    if fatal:
-        rundir.write_summary(status="aborted", error=fatal[0])
-        raise ModelError(f"run stopped: {fatal[0]} (finished tasks are in {rundir.root})")
-    rundir.write_summary(status="finished")
+    ctx = trial_context(plan, req, agent, tracker, model_id, secrets or [], rundir)
+    run = ModelRun(model_id, rundir, ctx, plan.trials, on_trial)
+    await run_all([run], tracker, max_sandboxes=req.concurrency, per_model=req.concurrency)
+    if run.fatal:
+        raise ModelError(f"run stopped: {run.fatal} (finished tasks are in {rundir.root})")
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-__all__ = ["Plan", "RunRequest", "execute", "load_plan", "new_run_id", "run_config"]
+__all__ = ["Plan", "RunRequest", "execute", "load_plan", "new_run_id", "run_config", "trial_context"]

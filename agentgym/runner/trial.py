@@ -16,6 +16,7 @@ from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
 from agentgym.models.base import FatalModelError, InfraModelError, TrialModelError
 from agentgym.results.transcript import repo_events
+from agentgym.runner.clock import CURRENT_CLOCK, TrialClock
 from agentgym.runner.config import LoadedTask
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxSpec, WriteEvent
 from agentgym.scoring.checks import CheckOutcome, evaluate_outputs
@@ -69,12 +70,17 @@ class TrialRecord:
     fatal: str | None = None  # set when the run must stop (model endpoint gone)
 
 
-async def _act(agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentOutcome) -> str | None:
-    """Run the agent; return a fatal-error message if the run must stop."""
+async def _act(
+    agent: Agent, task: LoadedTask, toolbox: Toolbox, outcome: AgentOutcome, clock: TrialClock
+) -> str | None:
+    """Run the agent; return a fatal-error message if the run must stop. The guard pauses while the trial
+    waits for a connection slot (runner/clock.py)."""
     budget = task.spec.timeout_seconds + GRACE_SECONDS
     fatal: str | None = None
     try:
-        await asyncio.wait_for(agent.run(task.spec, toolbox, outcome), timeout=budget)
+        async with asyncio.timeout(budget) as guard:
+            clock.timeout = guard
+            await agent.run(task.spec, toolbox, outcome)
     except (CommandLimitReached, RepeatedCall) as exc:
         outcome.stop_reason, outcome.error = "step_limit", str(exc)
     except (TrialTimeout, TimeoutError) as exc:
@@ -99,6 +105,8 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     started, t0 = datetime.now(UTC), time.monotonic()
     log = _open_log(plan, ctx, started)
     outcome = AgentOutcome(log=log)
+    clock = TrialClock()
+    CURRENT_CLOCK.set(clock)  # this trial's task only (each trial runs in its own asyncio task)
     env = {k: v for k, v in ctx.env.items() if k in task.policy.env_allowed}
     spec = SandboxSpec(
         policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
@@ -119,7 +127,8 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
             policy_mode=ctx.command_policy_mode,
             command_budget=ctx.command_budget,
         )
-        fatal = await _act(ctx.agent, task, toolbox, outcome)
+        clock.toolbox = toolbox
+        fatal = await _act(ctx.agent, task, toolbox, outcome, clock)
         changes = await sandbox.stop()
         for event in _change_events(changes):
             log.safety(event)
@@ -142,6 +151,7 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     result = _result(plan, ctx, outcome, checks, harness_error)
     result.started_at, result.finished_at = started.isoformat(), datetime.now(UTC).isoformat()
     result.metrics.wall_time_s = round(time.monotonic() - t0, 3)
+    result.metrics.work_time_s = round(max(0.0, result.metrics.wall_time_s - clock.waited), 3)
     _end(log, result, outcome)
     record = TrialRecord(result=result, final_root=final_root, events=repo_events(log), log=log, fatal=fatal)
     try:

@@ -93,6 +93,9 @@ class Metrics(_Record):
     model_retries: int = 0  # HTTP attempts after the first of a model call
     retry_wait_ms: float = 0.0  # backoff sleeps between attempts (Retry-After included)
     wall_time_s: float = 0.0
+    work_time_s: float = Field(
+        0.0, description="wall_time_s minus the time spent waiting for a connection slot (the trial's own work)."
+    )
 
 
 class TaskInfo(_Record):

@@ -1,0 +1,95 @@
+"""A campaign's model entries and fields turned into what the runner uses: ModelSettings and a RunRequest.
+
+Unset entry fields fall back to the usual settings, with the original precedence (flag/file > environment
+variable > .env, cli/settings.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from agentgym.cli import settings as st
+from agentgym.errors import SpecError
+from agentgym.models.base import ModelSettings
+from agentgym.runner.run import RunRequest
+from agentgym.sandbox.base import Limits
+from agentgym.scrub import url_secrets
+from agentgym.specs.campaign import CampaignSpec, ModelEntry
+
+
+def sandbox_limits(values: dict[str, int], where: str = "limits") -> Limits:
+    names = {f.name for f in dataclasses.fields(Limits)}
+    for name, value in values.items():
+        if name not in names:
+            raise SpecError(f"{where}.{name}: unknown sandbox limit (known: {', '.join(sorted(names))})")
+        if value <= 0:
+            raise SpecError(f"{where}.{name}: must be positive")
+    return dataclasses.replace(Limits(), **values)
+
+
+def run_request(spec: CampaignSpec) -> RunRequest:
+    return RunRequest(
+        config_dir=spec.config_dir,
+        task_set=spec.task_set,
+        repos=spec.repos,
+        tasks_glob=spec.tasks,
+        limit=spec.limit,
+        runs_root=spec.runs_root,
+        scoring_profile=spec.scoring_profile,
+        epochs=spec.epochs,
+        concurrency=spec.concurrency,
+        max_sandboxes=spec.max_sandboxes,
+        limits=sandbox_limits(spec.limits),
+        tool_output_bytes=spec.tool_output_bytes,
+        command_policy=spec.command_policy,
+        command_budget=spec.command_budget,
+        repeat_limit=spec.repeat_limit,
+        prompt_profile=spec.prompt_profile,
+        prompt_file=spec.prompt_file,
+    )
+
+
+def endpoint_settings(entry: ModelEntry, served: tuple[str, str] | None = None) -> ModelSettings | None:
+    """The entry's settings; None when it means the embedded model (`local`, or no model and no base URL).
+    `served`: (model name, base URL) of the embedded server once it runs."""
+    if served is not None:
+        model, base_url, api_key, default_max = served[0], served[1], None, 1024
+    else:
+        if entry.local:
+            return None
+        model, base_url = st.resolve("model", entry.model), st.resolve("base_url", entry.base_url)
+        if not model and not base_url:
+            return None
+        given = entry.api_key.get_secret_value() if entry.api_key else None
+        api_key, default_max = st.resolve_api_key(given, entry.api_key_env), 4096
+        model, base_url = model or "default", base_url or "https://api.openai.com/v1"
+    timeout = st.as_number("request_timeout", st.resolve("request_timeout", entry.request_timeout), 600.0)
+    if timeout <= 0:
+        raise SpecError(f"--request-timeout: must be a positive number of seconds, got {timeout:g}")
+    return ModelSettings(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        temperature=st.as_number("temperature", st.resolve("temperature", entry.temperature), 0.0),
+        max_output_tokens=st.as_number(
+            "max_output_tokens", st.resolve("max_output_tokens", entry.max_output_tokens), default_max
+        ),
+        include_reasoning_content=entry.include_reasoning_content,
+        request_timeout=timeout,
+        api_key_env=entry.api_key_env if api_key and entry.api_key is None else None,
+        extra_body=dict(entry.extra_body),
+        extra_headers=dict(entry.extra_headers),
+    )
+
+
+def secrets_of(settings: ModelSettings) -> list[str]:
+    """Values scrubbed from everything written: the key, base-URL credentials, extra header values."""
+    values = [settings.api_key or "", *url_secrets(settings.base_url), *settings.extra_headers.values()]
+    return [v for v in values if v]
+
+
+def make_client(settings: ModelSettings) -> Any:
+    from agentgym.models.client import OpenAIChatClient
+
+    return OpenAIChatClient(settings)
