@@ -211,6 +211,16 @@ def run(
             "in today's harness, sandbox and oracles."
         ),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Resume this campaign folder: run only trials without a finished record (or with an infra "
+            "error); refused if its tasks or model settings changed."
+        ),
+    ] = None,
+    retry_infra: Annotated[
+        int, typer.Option(help="Rerun infra-failed trials at the end of the campaign, up to N rounds.", min=0)
+    ] = 0,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""

@@ -154,8 +154,15 @@ def run_command(params: dict[str, Any], given: set[str]) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     runs_root = params.get("runs_root")
     try:
-        spec, notes, single = spec_from_cli(params, given)
-        runs_root = spec.runs_root
+        resume = params.get("resume")
+        if resume is not None:
+            extra = sorted(f"--{k.replace('_', '-')}" for k in given if k not in ("resume", "retry_infra"))
+            if extra:
+                raise SpecError(f"{extra[0]}: cannot be combined with --resume (the campaign's spec is reused)")
+            spec, notes, single, runs_root = None, [], False, Path(resume).parent
+        else:
+            spec, notes, single = spec_from_cli(params, given)
+            runs_root = spec.runs_root
         for note in notes:
             console.print(f"note: {for_console(note)}", highlight=False)
         result = evaluate(
@@ -165,6 +172,8 @@ def run_command(params: dict[str, Any], given: set[str]) -> int:
             on_trial=_printer(single),
             handle_signals=True,
             on_repeat_signal=_patience,
+            resume=resume,
+            retry_infra=params.get("retry_infra") or 0,
         )
     except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"

@@ -3,6 +3,7 @@ JSONL is appended to (results/transcript.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,9 +51,26 @@ def _copy_artifact(workspace_root: Path, name: str, art: Path, clean: Callable[[
         (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
 
 
+def load_records(root: Path) -> list[TaskResult]:
+    """The per-task JSON records of a run folder that parse (a missing or broken one is simply not there)."""
+    found: list[TaskResult] = []
+    for path in sorted((root / "results").glob("*/*.json")):
+        if path.name == "index.json" or path.name.startswith("."):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            found.append(TaskResult.model_validate_json(path.read_bytes()))
+    return found
+
+
+def is_finished(result: TaskResult) -> bool:
+    """A record that counts as done: anything but an infra error (which a resume runs again)."""
+    return result.failure_reason != "infra_error"
+
+
 class RunDir:
-    def __init__(self, root: Path, secrets: list[str]) -> None:
+    def __init__(self, root: Path, secrets: list[str], *, resumed: bool = False) -> None:
         self.root = root
+        self.resumed = resumed  # an existing folder: keep its run_config.json and finished records
         self._scrubber = Scrubber(secrets)  # plus the process-wide one (scrub.register)
         self.results: list[TaskResult] = []
         self.run_config: dict[str, Any] = {}
@@ -70,6 +88,16 @@ class RunDir:
             path = base.with_name(f"{base.name}-{n}")
         return cls(path, secrets)
 
+    @classmethod
+    def open(cls, root: Path, secrets: list[str]) -> RunDir:
+        """Reopen an existing run folder (resume): nothing is wiped; its finished records are loaded."""
+        mark_dead_runs(root.parent)
+        rundir = cls(root, secrets, resumed=True)
+        rundir.results = load_records(root)
+        with contextlib.suppress(OSError, ValueError):
+            rundir.run_config = json.loads((root / "results" / "run_config.json").read_text(encoding="utf-8"))
+        return rundir
+
     def _scrub(self, text: str) -> str:
         return SCRUBBER(self._scrubber(text))
 
@@ -80,7 +108,10 @@ class RunDir:
         write_atomic(path, self._scrub(json.dumps(obj, indent=2, ensure_ascii=False, default=str)) + "\n")
 
     def write_run_config(self, config: dict[str, Any]) -> None:
+        """Record the run's settings; a resumed folder keeps the file its first run wrote."""
         self.run_config = config
+        if self.resumed and (self.root / "results" / "run_config.json").is_file():
+            return
         self._json(self.root / "results" / "run_config.json", config)
 
     def open_trial_events(self, repo: str, task_id: str, epoch: int) -> TrialEventFile:
@@ -92,7 +123,8 @@ class RunDir:
     def record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
         """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report."""
         repo, stem = result.task.repo, trial_name(result)
-        self.results.append(result)
+        same = (repo, result.task.id, result.epoch)
+        self.results = [r for r in self.results if (r.task.repo, r.task.id, r.epoch) != same] + [result]
         data = result.model_dump(mode="json")
         self._json(self.root / "results" / repo / f"{stem}.json", data)
         index = [
@@ -138,4 +170,4 @@ class RunDir:
             self._lock_fd = -1
 
 
-__all__ = ["RunDir", "run_folder_name", "trial_name", "trial_stem"]
+__all__ = ["RunDir", "is_finished", "load_records", "run_folder_name", "trial_name", "trial_stem"]

@@ -25,6 +25,7 @@ from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
 from agentgym.runner.interrupt import TrackingFactory, run_until_signal
 from agentgym.runner.manifest import Manifest, new_campaign_id
+from agentgym.runner.resume import ResumeState, check_unchanged, load_resume, pending
 from agentgym.runner.run import Plan, RunRequest, load_plan, new_run_id, run_config, trial_context
 from agentgym.runner.scheduler import EndpointLimits, LimitedClient, ModelRun, default_max_sandboxes, run_all
 from agentgym.runner.settings import endpoint_settings, make_client, run_request, secrets_of
@@ -94,6 +95,8 @@ class _Setup:
     single_run: bool
     hooks: Hooks
     replay: Any = None  # models.replay.ReplaySource with --replay
+    resume: ResumeState | None = None  # --resume CAMPAIGN_DIR
+    retry_infra: int = 0  # --retry-infra N: rounds of reruns of infra-failed trials at the end
 
 
 def as_spec(spec: CampaignSpec | dict[str, Any] | str | Path) -> CampaignSpec:
@@ -166,6 +169,11 @@ class _Builder:
                 self.limits.register(settings.base_url, settings.model, entry.max_connections)
 
     def _rundir(self, name: str, keys: list[str]) -> RunDir:
+        folder = self.s.resume.folder(name) if self.s.resume is not None else None
+        if folder is not None and folder.is_dir():
+            rundir = RunDir.open(folder, secrets=_scrubbed(self.s.plan, keys))
+            self.s.hooks.progress(f"resuming run folder: {rundir.root} ({len(rundir.results)} record(s))")
+            return rundir
         rundir = RunDir.create(self.root, name, secrets=_scrubbed(self.s.plan, keys))
         self.s.hooks.progress(f"run folder: {rundir.root}")
         return rundir
@@ -274,7 +282,7 @@ async def _campaign(s: _Setup) -> CampaignResult:
         s.hooks.progress("Warning: --sandbox local runs commands WITHOUT isolation.")
     campaign_id = None if s.single_run else (spec.campaign_id or new_campaign_id())
     root = spec.runs_root if s.single_run else spec.runs_root / str(campaign_id)
-    if not s.single_run:
+    if not s.single_run and s.resume is None:
         if root.exists():
             raise SpecError(f"campaign folder {root} exists already (choose another campaign_id)")
         root.mkdir(parents=True)
@@ -294,17 +302,29 @@ async def _campaign(s: _Setup) -> CampaignResult:
         ]
         if not s.single_run:
             manifest = Manifest(root, spec, runs, s.plan)
+            if s.resume is not None:
+                check_unchanged(s.resume, manifest, s.plan)
             manifest.write("running")
+        planned = [list(run.trials) for run in runs]
+        if s.resume is not None:
+            todo = sum(pending(run, trials) for run, trials in zip(runs, planned, strict=True))
+            s.hooks.progress(f"resume: {todo} trial(s) to run")
         max_sandboxes = spec.concurrency if s.single_run else (spec.max_sandboxes or default_max_sandboxes())
         try:
             await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
+            for n in range(s.retry_infra):
+                todo = sum(pending(run, trials, infra_only=True) for run, trials in zip(runs, planned, strict=True))
+                if not todo:
+                    break
+                s.hooks.progress(f"retry-infra round {n + 1}: {todo} trial(s)")
+                await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
         except (asyncio.CancelledError, KeyboardInterrupt):
             if manifest is not None:
                 manifest.write("interrupted")
             raise
     result = CampaignResult(root=runs[0].rundir.root if s.single_run else root, campaign_id=campaign_id)
     for run, entry in zip(runs, spec.models, strict=True):
-        records = [r.result for r in run.done]
+        records = list(run.rundir.results)  # one per trial key (a resumed folder's earlier records too)
         cost = entry.cost(
             sum(r.metrics.prompt_tokens for r in records), sum(r.metrics.completion_tokens for r in records)
         )
@@ -318,17 +338,41 @@ async def _ready(run: ModelRun) -> ModelRun:
     return run
 
 
+def _setup(
+    spec: CampaignSpec | dict[str, Any] | str | Path | None,
+    single_run: bool,
+    hooks: Hooks,
+    resume: Path | None,
+    retry_infra: int,
+) -> _Setup:
+    state = None
+    if resume is not None:
+        spec, state = load_resume(Path(resume))
+    if spec is None:
+        raise SpecError("evaluate: give a spec or resume=CAMPAIGN_DIR")
+    setup = prepare(as_spec(spec), single_run=single_run and state is None, hooks=hooks)
+    setup.resume, setup.retry_infra = state, max(0, retry_infra)
+    return setup
+
+
 async def evaluate_async(
-    spec: CampaignSpec | dict[str, Any] | str | Path, *, single_run: bool = False, hooks: Hooks | None = None
+    spec: CampaignSpec | dict[str, Any] | str | Path | None,
+    *,
+    single_run: bool = False,
+    hooks: Hooks | None = None,
+    resume: Path | None = None,
+    retry_infra: int = 0,
 ) -> CampaignResult:
     """`evaluate` for callers that already run an event loop (planning blocks the loop while it runs)."""
-    return await _campaign(prepare(as_spec(spec), single_run=single_run, hooks=hooks or Hooks()))
+    return await _campaign(_setup(spec, single_run, hooks or Hooks(), resume, retry_infra))
 
 
 def evaluate(
-    spec: CampaignSpec | dict[str, Any] | str | Path,
+    spec: CampaignSpec | dict[str, Any] | str | Path | None,
     *,
     single_run: bool = False,
+    resume: Path | None = None,
+    retry_infra: int = 0,
     progress: Callable[[str], None] | None = None,
     on_trial: Callable[[str, TrialRecord], None] | None = None,
     handle_signals: bool = False,
@@ -338,9 +382,11 @@ def evaluate(
 
     Writes `<runs_root>/<campaign-id>/campaign.json` and one run folder per model. `handle_signals`: SIGINT and
     SIGTERM cancel the campaign cleanly (raises runner.interrupt.Interrupted); the CLI sets it.
+    `resume=CAMPAIGN_DIR` (spec None) runs the missing and infra-failed trials of that campaign;
+    `retry_infra=N` reruns infra-failed trials at the end, up to N rounds.
     """
     hooks = Hooks(progress or _quiet, on_trial or _no_trial)
-    setup = prepare(as_spec(spec), single_run=single_run, hooks=hooks)
+    setup = _setup(spec, single_run, hooks, resume, retry_infra)
     main = _campaign(setup)
     return asyncio.run(run_until_signal(main, on_repeat_signal) if handle_signals else main)
 

@@ -117,6 +117,7 @@ class TaskResult(_Record):
     first_failing_check: str | None = None
     error: str | None = Field(None, description="Harness or model error detail, if any.")
     epoch: int = 0
+    attempt: int = Field(0, description="0 for the first run of this trial key; +1 per rerun (resume, --retry-infra).")
     agent: str = "model"
     model_id: str = ""
     sandbox: str = ""
