@@ -93,6 +93,25 @@ def test_resume_refuses_a_changed_task(tmp_path: Path, demo_config: Path, cache_
     lines = [x for x in again.stderr.splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and "demo_task_001" in lines[0] and "changed" in lines[0], again.stderr
     assert "Traceback" not in again.stderr
+    assert "resuming run folder" not in again.stderr  # refused before any folder was opened
+
+
+def test_resume_refuses_changed_model_settings(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    with ScriptedServer(ScriptByTask(SCRIPTS)) as one, ScriptedServer(ScriptByTask(SCRIPTS), model="m2") as two:
+        campaign = _files(tmp_path, one, two, demo_config)
+        first = run_cli(*_run_args(campaign, tmp_path), "--tasks", "demo_task_001", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        root = tmp_path / "runs" / "camp"
+        (_folder(root, "beta") / "results" / "demo" / "demo_task_001.json").unlink()
+        manifest = json.loads((root / "campaign.json").read_text())
+        manifest["spec"]["models"][1]["temperature"] = 0.9  # the stored spec no longer matches its hash
+        (root / "campaign.json").write_text(json.dumps(manifest))
+        before = len(two.requests)
+        again = run_cli("run", "--resume", str(root), cwd=tmp_path)
+        assert len(two.requests) == before
+    assert again.returncode == 2, again.stderr
+    lines = [x for x in again.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "model beta" in lines[0] and "temperature" in lines[0], again.stderr
 
 
 def test_resume_after_kill_9_completes_the_plan(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentgym.errors import SpecError
 from agentgym.fsutil import write_atomic
 from agentgym.oracles.agentfile import read_agent_file
 from agentgym.results.report import render_report, summarize
@@ -92,7 +93,12 @@ class RunDir:
     def open(cls, root: Path, secrets: list[str]) -> RunDir:
         """Reopen an existing run folder (resume): nothing is wiped; its finished records are loaded."""
         mark_dead_runs(root.parent)
-        rundir = cls(root, secrets, resumed=True)
+        try:
+            rundir = cls(root, secrets, resumed=True)
+        except BlockingIOError:
+            raise SpecError(f"--resume: run folder {root} is in use by a live run") from None
+        for stale in root.rglob(".*.tmp"):  # a write cut by a crash (ours, under the lock, are renamed or gone)
+            stale.unlink(missing_ok=True)
         rundir.results = load_records(root)
         with contextlib.suppress(OSError, ValueError):
             rundir.run_config = json.loads((root / "results" / "run_config.json").read_text(encoding="utf-8"))

@@ -25,7 +25,7 @@ from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
 from agentgym.runner.interrupt import TrackingFactory, run_until_signal
 from agentgym.runner.manifest import Manifest, new_campaign_id
-from agentgym.runner.resume import ResumeState, check_unchanged, load_resume, pending
+from agentgym.runner.resume import ResumeState, check_tasks, check_unchanged, load_resume, pending
 from agentgym.runner.run import Plan, RunRequest, load_plan, new_run_id, run_config, trial_context
 from agentgym.runner.scheduler import EndpointLimits, LimitedClient, ModelRun, default_max_sandboxes, run_all
 from agentgym.runner.settings import endpoint_settings, make_client, run_request, secrets_of
@@ -287,6 +287,8 @@ async def _campaign(s: _Setup) -> CampaignResult:
             raise SpecError(f"campaign folder {root} exists already (choose another campaign_id)")
         root.mkdir(parents=True)
     manifest = None
+    if s.resume is not None:
+        check_tasks(s.resume, s.plan)  # before any folder is opened or server started
     async with contextlib.AsyncExitStack() as stack:
         builder = _Builder(s, root, stack)
         model_agent = spec.agent == "model" and not spec.dry_run
@@ -303,7 +305,7 @@ async def _campaign(s: _Setup) -> CampaignResult:
         if not s.single_run:
             manifest = Manifest(root, spec, runs, s.plan)
             if s.resume is not None:
-                check_unchanged(s.resume, manifest, s.plan)
+                check_unchanged(s.resume, manifest)
             manifest.write("running")
         planned = [list(run.trials) for run in runs]
         if s.resume is not None:

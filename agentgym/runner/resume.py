@@ -53,6 +53,8 @@ def load_resume(root: Path) -> tuple[CampaignSpec, ResumeState]:
                     f"--resume: model {model.get('id') or model.get('model')}: extra_headers values are not stored"
                 )
             model["extra_headers"] = {}
+    for stale in root.glob(".campaign.json.*.tmp"):  # a manifest write cut by a crash
+        stale.unlink(missing_ok=True)
     data["runs_root"], data["campaign_id"] = str(root.parent), root.name
     return build_spec(path, data), ResumeState(root, manifest)
 
@@ -66,7 +68,17 @@ def _task_hashes(keys: list[str]) -> dict[str, str]:
     return out
 
 
-def check_unchanged(state: ResumeState, fresh: Manifest, plan: Plan) -> None:
+def check_tasks(state: ResumeState, plan: Plan) -> None:
+    """Before anything starts: SpecError (one line) naming the first planned task whose content changed."""
+    now = {t.spec.id: t.spec.content_hash() for t in plan.tasks}
+    for model in state.manifest.get("models", []):
+        before = _task_hashes(model.get("trials", []))
+        for task_id, digest in now.items():
+            if task_id in before and before[task_id] != digest:
+                raise SpecError(f"--resume: task {task_id} changed (content hash {before[task_id]} -> {digest})")
+
+
+def check_unchanged(state: ResumeState, fresh: Manifest) -> None:
     """SpecError (one line) naming the first task or model whose content or settings changed."""
     old_models = {m.get("id"): m for m in state.manifest.get("models", [])}
     for new in fresh.models:
@@ -87,7 +99,6 @@ def check_unchanged(state: ResumeState, fresh: Manifest, plan: Plan) -> None:
         gone = sorted(set(before) - set(now))
         if gone:
             raise SpecError(f"--resume: task {gone[0]} of the campaign is no longer planned")
-    del plan
 
 
 def trial_id(repo: str, task_id: str, epoch: int) -> TrialId:
@@ -112,4 +123,4 @@ def pending(run: ModelRun, planned: list[Any], *, infra_only: bool = False) -> i
     return len(todo)
 
 
-__all__ = ["ResumeState", "check_unchanged", "load_resume", "pending"]
+__all__ = ["ResumeState", "check_tasks", "check_unchanged", "load_resume", "pending"]
