@@ -11,37 +11,26 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-import yaml
-
-from agentgym.errors import AgentGymError
-from agentgym.oracles.builtin import LICENSE_NAMES, iter_files
+from agentgym.oracles.builtin import LICENSE_NAMES
 from agentgym.oracles.registry import get_oracle, run_oracle_accepted
 from agentgym.scoring.checks import tie_message
 from agentgym.specs.task import OracleCall
+from agentgym.tasks_facts import EXCLUDE, PROHIBITED, RepoFacts, clean_word, inspect_tree
 
 DEFAULT_ALLOWED = ["ls", "pwd", "cd", "cat", "head", "tail", "wc", "grep", "rg", "sed", "python", "python3", "pytest"]
 EXTRA_ALLOWED = [
     *("find", "echo", "mkdir", "sort", "uniq", "du", "stat", "tr", "cut", "awk", "xargs"),
     *("basename", "dirname", "file", "git", "tree", "printf", "test"),
 ]
-PROHIBITED = ["rm", "sudo", "curl", "wget", "ssh", "scp", "dd", "mkfs", "mount", "umount", "chmod", "chown"]
 WRITE_PATHS = ["eval_artifacts/", "/tmp/"]
-EXCLUDE = [".git", "eval_artifacts"]
 ANSWER_JSON = "eval_artifacts/answer.json"
 ANSWER_MD = "eval_artifacts/answer.md"
 LICENSE_CANDIDATES = ["LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING"]
-KEY_ORDER = [
-    *("id", "repo", "difficulty", "initial_working_dir", "instruction", "command_policy"),
-    *("outputs", "max_commands", "timeout_seconds", "solution"),
-]
 LIMITS = {"easy": (10, 120), "medium": (12, 180), "hard": (15, 300)}
 FALLBACK_EXTS = ["md", "txt", "json", "yml", "yaml", "toml", "cfg", "sh"]
-README_PREFERENCE = ["README.md", "README.rst", "README.txt", "README"]
 Built = tuple[str, str, list[dict[str, Any]], list[str]]  # difficulty, instruction, outputs, solution
 RULES = "Work from the repository root. Leave .git/ and eval_artifacts/ out of every count."
 _FILE_RULE = (
@@ -50,11 +39,6 @@ _FILE_RULE = (
 )
 
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,:/+#@=*-]*$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-_EXT = re.compile(r"^[A-Za-z0-9]{1,10}$")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,23}")
-_TOKEN_SCAN_FILES = 2000
-_TOKEN_SCAN_BYTES = 20_000_000
 _PREAMBLE = ["import fnmatch, json, os, pathlib, stat", 'os.makedirs("eval_artifacts", exist_ok=True)']
 _FILES = [
     'F = [os.path.relpath(os.path.join(d, f), ".") for d, _, fs in os.walk(".") for f in fs]',
@@ -76,18 +60,9 @@ def full_policy() -> dict[str, list[str]]:
     }
 
 
-def mentions_word(text: str, word: str) -> bool:
-    """Whether `word` occurs in `text` as a whole word (case-insensitive, to be conservative)."""
-    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", text, re.IGNORECASE) is not None
-
-
-def _clean_word(text: str) -> bool:
-    return not any(mentions_word(text, word) for word in PROHIBITED)
-
-
 def _check_command(command: str) -> None:
     first = shlex.split(command)[0]
-    if first not in full_policy()["allowed"] or not _clean_word(command):
+    if first not in full_policy()["allowed"] or not clean_word(command):
         raise ValueError(f"generated solution breaks the command policy: {command[:80]}")
 
 
@@ -96,7 +71,7 @@ def _check_command(command: str) -> None:
 
 def _lit(text: str) -> str:
     """A Python expression for `text` that adds no quote and no prohibited word to a command."""
-    if _SAFE_TEXT.match(text) and _clean_word(text):
+    if _SAFE_TEXT.match(text) and clean_word(text):
         return json.dumps(text)
     raw = text.encode("utf-8", "surrogateescape").hex()
     return f'bytes.fromhex("{raw}").decode("utf-8", "surrogateescape")'
@@ -122,98 +97,6 @@ def _license_expr(names: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- inspection
-
-
-@dataclass(frozen=True)
-class RepoFacts:
-    """What the generator needs to know about a tree to pick arguments."""
-
-    files: list[tuple[str, int]]
-    top_dirs: list[str]
-    top_files: list[str]
-    readme: str
-    exts: list[str]
-    subdir: str
-    token: str
-
-
-def _is_text(root: Path, rel: str, size: int, limit: int = 1_000_000) -> bool:
-    if size == 0 or size > limit:
-        return False
-    try:
-        return b"\x00" not in (root / rel).read_bytes()
-    except OSError:
-        return False
-
-
-def _pick_readme(root: Path, files: list[tuple[str, int]], top_files: list[str]) -> str:
-    ranked = [n for n in README_PREFERENCE if n in top_files]
-    ranked += sorted(n for n in top_files if n.lower().startswith("readme") and n not in ranked)
-    sizes = dict(files)
-    for name in [*ranked, *sorted(top_files), *sorted(sizes)]:
-        if name in sizes and _is_text(root, name, sizes[name]):
-            return name
-    raise AgentGymError(f"{root}: no non-empty text file to ask about; cannot generate tasks")
-
-
-def _rank_exts(files: list[tuple[str, int]]) -> list[str]:
-    counts = Counter(PurePosixPath(rel).suffix[1:] for rel, _ in files)
-    usable = [e for e in counts if _EXT.match(e) and _clean_word(e)]
-    return sorted(usable, key=lambda e: (-counts[e], e))
-
-
-def _entry_count(path: Path) -> int:
-    try:
-        return sum(1 for child in path.iterdir() if not child.name.startswith("."))
-    except OSError:
-        return -1
-
-
-def _pick_subdir(root: Path, top_dirs: list[str]) -> str:
-    candidates = [d for d in top_dirs if _SAFE_NAME.match(d) and _clean_word(d)]
-    if not candidates:
-        return "."
-    return min(candidates, key=lambda d: (-_entry_count(root / d), d))
-
-
-def _pick_token(root: Path, files: list[tuple[str, int]]) -> str:
-    counts: Counter[str] = Counter()
-    budget = _TOKEN_SCAN_BYTES
-    for rel, size in sorted(files)[:_TOKEN_SCAN_FILES]:
-        if budget <= 0:
-            break
-        if _is_text(root, rel, size):
-            budget -= size
-            counts.update(_IDENT.findall((root / rel).read_bytes().decode("utf-8", "ignore")))
-    usable = [t for t in counts if _clean_word(t)]
-    return min(usable, key=lambda t: (-counts[t], t)) if usable else "TODO"
-
-
-def _top_entries(root: Path) -> tuple[list[str], list[str]]:
-    dirs, files = [], []
-    for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or child.name in EXCLUDE or child.is_symlink():
-            continue
-        if child.is_dir():
-            dirs.append(child.name)
-        elif child.is_file():
-            files.append(child.name)
-    return dirs, files
-
-
-def inspect_tree(root: Path) -> RepoFacts:
-    """Look at a snapshot once and gather what the tasks ask about."""
-    files = sorted(iter_files(root, EXCLUDE))
-    top_dirs, top_files = _top_entries(root)
-    return RepoFacts(
-        files=files,
-        top_dirs=top_dirs,
-        top_files=top_files,
-        readme=_pick_readme(root, files, top_files),
-        exts=_rank_exts(files),
-        subdir=_pick_subdir(root, top_dirs),
-        token=_pick_token(root, files),
-    )
 
 
 # ----------------------------------------------------------------------------------------------- tasks
@@ -437,44 +320,3 @@ def generate_l1_tasks(repo_id: str, snapshot_root: Path) -> list[dict[str, Any]]
             }
         )
     return tasks
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-
-_LONG_LINE = 100
-
-
-class _TaskDumper(yaml.SafeDumper):
-    """Block style for multi-line and long strings, so instructions and commands read naturally."""
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value or len(value) > _LONG_LINE else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-def _list_representer(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
-    short = all(isinstance(item, str) and "\n" not in item and len(item) < 40 for item in value)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=short)
-
-
-_TaskDumper.add_representer(str, _str_representer)
-_TaskDumper.add_representer(list, _list_representer)
-
-
-def _ordered(task: dict[str, Any]) -> dict[str, Any]:
-    known = {key: task[key] for key in KEY_ORDER if key in task}
-    return {**known, **{k: v for k, v in task.items() if k not in known}}
-
-
-def write_tasks(tasks: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write `task_001.yaml`, `task_002.yaml`, ... into `out_dir`; returns the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for number, task in enumerate(tasks, start=1):
-        path = out_dir / f"task_{number:03d}.yaml"
-        text = yaml.dump(_ordered(task), Dumper=_TaskDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths

@@ -17,7 +17,8 @@ import yaml
 
 from agentgym.oracles import BUILTIN_ORACLES, run_oracle, validate_call
 from agentgym.specs.task import OracleCall, TaskSpec
-from agentgym.tasks_gen import KEY_ORDER, generate_l1_tasks, tie_warnings, write_tasks
+from agentgym.tasks_gen import generate_l1_tasks, tie_warnings
+from agentgym.tasks_yaml import KEY_ORDER, write_tasks
 from agentgym.tools.policy import PathView, check_command
 
 ALLOWED = [

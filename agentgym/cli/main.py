@@ -292,7 +292,8 @@ def tasks_generate(
     """Write the default ten-task L1 set for a registered repo (computed from its snapshot)."""
     from agentgym.runner.config import ConfigTree, load_repos
     from agentgym.sources import fetch_snapshot
-    from agentgym.tasks_gen import generate_l1_tasks, tie_warnings, write_tasks
+    from agentgym.tasks_gen import generate_l1_tasks, tie_warnings
+    from agentgym.tasks_yaml import write_tasks
 
     tree = ConfigTree.discover(config_dir)
     repos = load_repos(tree)
