@@ -4,7 +4,6 @@ it), and the per-task JSON's transcript derived from it. Real CLI, real sandbox,
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -19,7 +18,7 @@ from agentgym.results.transcript import TrialEventFile, read_events, read_trial_
 from agentgym.specs.events import EventLog, Request, SafetyEvent, TaskStart, ToolCall, ToolResult, parse_event
 from tests.conftest import run_cli, scripted_run_args
 from tests.test_e2e_scripted import SCRIPTS
-from tests.test_harness_hardening import SLEEPER, _gone, _start_run, _wait_for_command
+from tests.test_harness_hardening import _gone, kill_9_mid_command
 
 BIG = "B" * 3000
 STREAM_SCRIPTS = {
@@ -111,14 +110,7 @@ def run_base() -> Iterator[Path]:
 def test_kill_9_mid_trial_leaves_the_trials_story_on_disk(
     tmp_path: Path, demo_config: Path, cache_dir: Path, run_base: Path
 ) -> None:
-    marker = SLEEPER.format(tag=f"events-kill9-{os.getpid()}")
-    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": marker}}]}
-    env = {"AGENTGYM_CACHE": str(cache_dir), "AGENTGYM_SANDBOX_RUN": str(run_base)}
-    with ScriptedServer(ScriptByTask(scripts)) as server:
-        proc = _start_run(tmp_path, demo_config, server, env)
-        _wait_for_command(marker, proc)
-        proc.kill()
-        proc.communicate(timeout=60)
+    marker = kill_9_mid_command(tmp_path, demo_config, cache_dir, run_base, tag="events-kill9")
     assert _gone(marker)
     run = next((tmp_path / "runs").glob("m-*"))
     stream = [parse_event(e) for e in read_events(run / "transcripts/demo/demo_task_001.events.jsonl")]

@@ -264,6 +264,20 @@ def _start_run(tmp: Path, cfg: Path, server: ScriptedServer, env: dict[str, str]
     )
 
 
+def kill_9_mid_command(tmp: Path, cfg: Path, cache_dir: Path, run_base: Path, *, tag: str) -> str:
+    """Start a run whose first task runs a long command in its sandbox, kill -9 the CLI while it runs.
+    Returns the command's marker (to check that no process is left)."""
+    marker = SLEEPER.format(tag=f"{tag}-{os.getpid()}")
+    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": marker}}]}
+    env = {"AGENTGYM_CACHE": str(cache_dir), "AGENTGYM_SANDBOX_RUN": str(run_base)}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        proc = _start_run(tmp, cfg, server, env)
+        _wait_for_command(marker, proc)
+        proc.kill()
+        proc.communicate(timeout=60)
+    return marker
+
+
 def _wait_for_command(marker: str, proc: subprocess.Popen[str]) -> None:
     for _ in range(1200):  # until the trial's command really runs inside its sandbox
         if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
@@ -313,14 +327,8 @@ def test_signal_mid_trial_cleans_up_everything(
 def test_a_killed_run_is_marked_interrupted_by_the_next_run(
     tmp_path: Path, demo_config: Path, cache_dir: Path, run_base: Path
 ) -> None:
-    marker = SLEEPER.format(tag=f"kill9-{os.getpid()}")
-    scripts = {"Count the entries": [{"tool": "run_command", "args": {"command": marker}}]}
+    marker = kill_9_mid_command(tmp_path, demo_config, cache_dir, run_base, tag="kill9")
     env = {"AGENTGYM_CACHE": str(cache_dir), "AGENTGYM_SANDBOX_RUN": str(run_base)}
-    with ScriptedServer(ScriptByTask(scripts)) as server:
-        proc = _start_run(tmp_path, demo_config, server, env)
-        _wait_for_command(marker, proc)
-        proc.kill()
-        proc.communicate(timeout=60)
     dead = next((tmp_path / "runs").glob("m-*"))
     assert json.loads((dead / "results/summary.json").read_text())["status"] == "running"
     assert _gone(marker)
