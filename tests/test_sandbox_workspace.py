@@ -367,7 +367,10 @@ def test_removal_as_the_owner_opens_directories_the_agent_locked() -> None:
         top = base / "t"
         top.mkdir()
         os.chown(top, 65534, 65534)
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # the unprivileged uid may not be able to read this checkout (a 0700 clone): give it its own copy
+        package = Path(remove_tree.__code__.co_filename).parent
+        shutil.copytree(package, base / "pkg" / "agentgym", ignore=shutil.ignore_patterns("__pycache__", "data"))
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(base / "pkg")}
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", NOT_ROOT_REMOVE]
         proc = subprocess.run([*cmd, str(top)], env=env, capture_output=True, text=True, timeout=300, check=False)
         assert proc.stdout == "gone\n", proc.stderr
