@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agentgym.cli.options import ConfigDir
+from agentgym.cli.serve_cmd import serve_local, serve_scripted
 from agentgym.errors import AgentGymError
 from agentgym.textsafe import for_console
 
@@ -45,16 +47,6 @@ class SchemaKind(StrEnum):
     result = "result"
     weights = "weights"
     event = "event"
-
-
-ConfigDir = Annotated[
-    Path | None,
-    typer.Option(
-        help="Folder holding repos/, tasks/, scoring/weights.yaml, prompts/ "
-        "(default: the current directory if it has repos/ or tasks/, "
-        "else the packaged defaults)."
-    ),
-]
 
 
 @app.command()
@@ -340,28 +332,8 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command("serve-local")
-def serve_local(
-    model: Annotated[str, typer.Option(help="1.5b, 0.5b or a path to a GGUF file.")] = "1.5b",
-    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
-) -> None:
-    """Start the embedded model's OpenAI-compatible server and keep it running until Ctrl-C."""
-    import asyncio
-
-    from agentgym.models.local_server import LocalModelServer
-
-    async def serve() -> None:
-        async with LocalModelServer(model, port=port, threads=threads) as server:
-            err.print(f"serving {server.model_name} at {server.base_url} (Ctrl-C to stop)")
-            print(server.base_url, flush=True)
-            while True:
-                await asyncio.sleep(3600)
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        err.print("stopped")
+app.command("serve-local")(serve_local)
+app.command("serve-scripted")(serve_scripted)
 
 
 def main() -> None:

@@ -87,17 +87,26 @@ class ScriptByTask:
 
 
 class ScriptedServer:
-    def __init__(self, responder: Responder, *, model: str = "scripted-model", require_tools: bool = True) -> None:
+    def __init__(
+        self,
+        responder: Responder,
+        *,
+        model: str = "scripted-model",
+        require_tools: bool = True,
+        port: int = 0,
+        keep_requests: bool = True,
+    ) -> None:
         self.responder = responder
         self.model = model
         self.require_tools = require_tools
+        self.keep_requests = keep_requests  # False for a long-lived server (`agentgym serve-scripted`)
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
         self.in_flight = 0  # requests being answered now, and the most ever at once (per-endpoint limit tests)
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -192,8 +201,9 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
-                    server.requests.append(body)
-                    server.auth_headers.append(self.headers.get("Authorization", ""))
+                    if server.keep_requests:
+                        server.requests.append(body)
+                        server.auth_headers.append(self.headers.get("Authorization", ""))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -25,9 +25,24 @@ def new_campaign_id(now: datetime | None = None) -> str:
     return f"campaign-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+VOLATILE_CARD = ("file", "threads", "startup_seconds")  # where and how fast an embedded model runs, not what it is
+
+
+def stable_settings(model: dict[str, Any]) -> dict[str, Any]:
+    """The settings that would change a model's answers: an embedded model (one with a model card) is served
+    by the campaign on a new port each time, from a file whose path and load time vary; its weights' sha256,
+    quantisation, context size and server version stay in."""
+    card = model.get("model_card")
+    if not isinstance(card, dict):
+        return model
+    kept = {k: v for k, v in model.items() if k != "base_url"}
+    kept["model_card"] = {k: v for k, v in card.items() if k not in VOLATILE_CARD}
+    return kept
+
+
 def config_hash(model: dict[str, Any]) -> str:
-    """Hash of a model's public settings (what would change its answers), the first part of a trial key."""
-    return hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Hash of a model's stable settings (what would change its answers), the first part of a trial key."""
+    return hashlib.sha256(json.dumps(stable_settings(model), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _spec(spec: CampaignSpec) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentgym.errors import SpecError
 from agentgym.results.rundir import is_finished
+from agentgym.runner.manifest import stable_settings
 from agentgym.specs.campaign import CampaignSpec, build_spec
 
 if TYPE_CHECKING:
@@ -86,9 +87,8 @@ def check_unchanged(state: ResumeState, fresh: Manifest) -> None:
         if old is None:
             raise SpecError(f"--resume: model {new['id']} is not in the campaign")
         if old.get("config_hash") != new["config_hash"]:
-            changed = sorted(
-                k for k in {*old.get("model", {}), *new["model"]} if old.get("model", {}).get(k) != new["model"].get(k)
-            )
+            was, now_set = stable_settings(old.get("model", {})), stable_settings(new["model"])
+            changed = sorted(k for k in {*was, *now_set} if was.get(k) != now_set.get(k))
             raise SpecError(f"--resume: model {new['id']} settings changed ({', '.join(changed) or 'agent'})")
         before, now = _task_hashes(old.get("trials", [])), _task_hashes(new["trials"])
         for task_id, digest in now.items():
