@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from agentgym.agents.model_loop import EMBEDDED_REPEAT_LIMIT, ModelAgent
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
 from agentgym.results.rundir import RunDir
+from agentgym.runner.campaign_result import CampaignResult, ModelResult
 from agentgym.runner.interrupt import TrackingFactory, run_until_signal
 from agentgym.runner.manifest import Manifest, new_campaign_id
 from agentgym.runner.resume import ResumeState, check_tasks, check_unchanged, load_resume, pending
@@ -33,7 +34,6 @@ from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.scrub import register
 from agentgym.specs.campaign import CampaignSpec, ModelEntry, load_campaign
-from agentgym.specs.result import TaskResult
 
 EMBEDDED_OUTPUT_CAP = 2048  # the embedded model has an 8k-token context and ~50 prompt tokens/s on 2 cores
 
@@ -44,39 +44,6 @@ def _quiet(_message: str) -> None:
 
 def _no_trial(_model: str, _record: TrialRecord) -> None:
     pass
-
-
-@dataclass
-class ModelResult:
-    id: str
-    run_dir: Path
-    records: list[TaskResult]
-    status: str
-    error: str | None = None
-    cost_usd: float | None = None
-
-    @property
-    def succeeded(self) -> int:
-        return sum(1 for r in self.records if r.metrics.success)
-
-    @property
-    def average_score(self) -> float:
-        return sum(r.metrics.score_0_100 for r in self.records) / len(self.records) if self.records else 0.0
-
-
-@dataclass
-class CampaignResult:
-    root: Path  # the campaign folder (or the run folder of a single run)
-    campaign_id: str | None
-    models: dict[str, ModelResult] = field(default_factory=dict)
-
-    @property
-    def records(self) -> list[TaskResult]:
-        return [r for m in self.models.values() for r in m.records]
-
-    @property
-    def aborted(self) -> list[ModelResult]:
-        return [m for m in self.models.values() if m.status == "aborted"]
 
 
 @dataclass

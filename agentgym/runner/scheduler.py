@@ -113,14 +113,12 @@ class ModelRun:
     on_trial: Callable[[TrialRecord], None] = lambda _r: None
     fatal: str | None = None
     status: str = "planned"
-    done: list[TrialRecord] = field(default_factory=list)
     attempts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # reruns (resume, --retry-infra)
 
     def persist(self, record: TrialRecord) -> None:
         r = record.result
         r.attempt = self.attempts.get((r.task.repo, r.task.id, r.epoch), 0)
         self.rundir.record(record.result, record.final_root, record.events)
-        self.done.append(record)
         self.on_trial(record)
 
 
