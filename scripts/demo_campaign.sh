@@ -63,4 +63,6 @@ for folder in sorted(p for p in root.iterdir() if p.is_dir()):
     wins = sum(bool(r["metrics"]["success"]) for r in records)
     print(f"{model}: {len(records)} trials, success {wins}/{len(records)}, average score {sum(scores) / len(scores):.2f}")
 PY
+echo "== agentgym leaderboard $RUNS/$CID"
+"$AG" leaderboard "$RUNS/$CID" --out "$WORK/leaderboard" 2>/dev/null
 echo "campaign folder: $RUNS/$CID"

@@ -1,0 +1,95 @@
+"""Find run folders under the paths a user gives (a run folder, a campaign folder, or a runs root) and read
+their per-task records as the original's leaderboard does (FORMATS.md): every
+`<run>/results/<repo>/*.json` except index.json; the model id is the folder name up to its last `-`
+(our `<model>-<YYYYMMDDTHHMMSSZ>[-N]` names lose the whole timestamp).
+
+Records are read leniently (the original's records lack our extension fields): a file that does not parse as
+a JSON object with `task` and `metrics` is skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym.errors import SpecError
+
+STAMP = re.compile(r"^(?P<model>.+)-\d{8}T\d{6}Z(?:-\d+)?$")
+MAX_RECORD_BYTES = 64 * 2**20  # a per-task JSON larger than this is not a record we wrote
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    model_id: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # files that were not readable records
+
+    @property
+    def campaign(self) -> str | None:
+        return self.path.parent.name if (self.path.parent / "campaign.json").is_file() else None
+
+
+def model_id_of(folder: Path) -> str:
+    """The model id of a run folder: ours drop the timestamp; others, as v1, the name up to its last '-'."""
+    found = STAMP.match(folder.name)
+    if found:
+        return found["model"]
+    head, sep, _tail = folder.name.rpartition("-")
+    return head if sep and head else folder.name
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / "results").is_dir() and not (path / "campaign.json").is_file()
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("task"), dict)
+        or not isinstance(data.get("metrics"), dict)
+    ):
+        return None
+    return data
+
+
+def read_run(path: Path) -> RunFolder:
+    run = RunFolder(path, model_id_of(path))
+    for file in sorted((path / "results").glob("*/*.json")):
+        if file.name == "index.json" or file.name.startswith("."):
+            continue
+        record = _read_record(file)
+        if record is None:
+            run.skipped += 1
+        else:
+            record.setdefault("task", {}).setdefault("repo", file.parent.name)
+            run.records.append(record)
+    return run
+
+
+def find_runs(paths: list[Path]) -> list[RunFolder]:
+    """Every run folder under the given paths, in a stable order; a path with none is one clear error."""
+    found: dict[Path, RunFolder] = {}
+    for given in paths:
+        if not given.is_dir():
+            raise SpecError(f"{given}: not a folder (give run folders, campaign folders or a runs root)")
+        candidates = [given] if is_run_folder(given) else sorted(p for p in given.iterdir() if p.is_dir())
+        nested = [q for c in candidates if (c / "campaign.json").is_file() for q in sorted(c.iterdir())]
+        runs = [c for c in [*candidates, *nested] if is_run_folder(c)]
+        if not runs:
+            raise SpecError(f"{given}: no run folder here (a run folder holds results/<repo>/<task>.json)")
+        for run in runs:
+            found.setdefault(run.resolve(), read_run(run))
+    return list(found.values())
+
+
+__all__ = ["RunFolder", "find_runs", "is_run_folder", "model_id_of", "read_run"]
