@@ -37,3 +37,15 @@ def leaderboard(
     err.print(f"{len(found)} run folder(s), {len(boards)} model(s){for_console(note)}", highlight=False)
     print("\n".join(for_terminal(line, 10**5) for line in board.split("\n")))
     err.print(f"wrote {for_console(out / 'L1-leaderboard.md')}, L1-detailed-results.md, leaderboard.json")
+
+
+def publish(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders or campaign folders.")],
+    out_root: Annotated[Path, typer.Option(help="Root of the published results.")] = Path("results"),
+    raw: Annotated[bool, typer.Option(help="Also copy the run folder (results, transcripts, artifacts).")] = False,
+) -> None:
+    """Write the original's published layout: <out-root>/<YYYYMMDD>/<model>/run_aggregate.json and REPORT.md."""
+    from agentgym.results.publish import publish as publish_runs
+
+    for target in publish_runs(runs, out_root, raw=raw):
+        err.print(f"published {for_console(target)}", highlight=False)
