@@ -28,3 +28,17 @@ def test_publish_writes_run_aggregate_report_and_raw_copy(tmp_path: Path) -> Non
     assert [t["metrics"]["score_0_100"] for t in agg["repos"]["r2"]["tasks"]] == [10]
     assert (target / "20261201T101500Z" / "transcripts" / "r1.jsonl").read_text() == "{}\n"
     assert (target / "20261201T101500Z" / "results" / "r1" / "t1.json").is_file()
+
+
+def test_leaderboard_over_published_results_equals_the_one_over_the_runs(tmp_path: Path) -> None:
+    from tests.test_leaderboard import _two_runs
+
+    _two_runs(tmp_path / "runs")
+    done = run_cli("publish", str(tmp_path / "runs"), "--out-root", str(tmp_path / "results"), "--raw", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    boards = []
+    for src in ("runs", "results"):
+        out = tmp_path / f"board-{src}"
+        assert run_cli("leaderboard", str(tmp_path / src), "--out", str(out), cwd=tmp_path).returncode == 0
+        boards.append((out / "L1-leaderboard.md").read_text())
+    assert boards[0] == boards[1] and "| `beta` | 60.00 |" in boards[1]  # raw copies are not counted twice

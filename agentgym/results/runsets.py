@@ -18,6 +18,8 @@ from typing import Any
 from agentgym.errors import SpecError
 
 STAMP = re.compile(r"^(?P<model>.+)-\d{8}T\d{6}Z(?:-\d+)?$")
+BARE_STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+MAX_DEPTH = 3  # runs root → campaign or published day → model → timestamp
 MAX_RECORD_BYTES = 64 * 2**20  # a per-task JSON larger than this is not a record we wrote
 
 
@@ -34,7 +36,10 @@ class RunFolder:
 
 
 def model_id_of(folder: Path) -> str:
-    """The model id of a run folder: ours drop the timestamp; others, as v1, the name up to its last '-'."""
+    """The model id of a run folder: ours drop the timestamp; others, as v1, the name up to its last '-'; a
+    published raw copy (`<day>/<model>/<timestamp>/`) is its parent's name."""
+    if BARE_STAMP.match(folder.name):
+        return folder.parent.name
     found = STAMP.match(folder.name)
     if found:
         return found["model"]
@@ -46,13 +51,17 @@ def is_run_folder(path: Path) -> bool:
     return (path / "results").is_dir() and not (path / "campaign.json").is_file()
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
+def _read_record_file(path: Path, limit: int = MAX_RECORD_BYTES * 16) -> Any:
     try:
-        if path.stat().st_size > MAX_RECORD_BYTES:
+        if path.stat().st_size > limit:
             return None
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
         return None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    data = _read_record_file(path, MAX_RECORD_BYTES)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("task"), dict)
@@ -76,20 +85,50 @@ def read_run(path: Path) -> RunFolder:
     return run
 
 
+def read_published(path: Path) -> RunFolder:
+    """A published model folder (`<day>/<model>/run_aggregate.json`, FORMATS.md) as a run."""
+    run = RunFolder(path, path.name)
+    data = _read_record_file(path / "run_aggregate.json")
+    repos = data.get("repos") if isinstance(data, dict) else None
+    for repo, body in (repos or {}).items():
+        tasks = body.get("tasks") if isinstance(body, dict) else None
+        for record in tasks if isinstance(tasks, list) else []:
+            if (
+                isinstance(record, dict)
+                and isinstance(record.get("task"), dict)
+                and isinstance(record.get("metrics"), dict)
+            ):
+                record["task"].setdefault("repo", repo)
+                run.records.append(record)
+            else:
+                run.skipped += 1
+    return run
+
+
+def _walk(folder: Path, depth: int) -> list[RunFolder]:
+    if (folder / "run_aggregate.json").is_file():
+        return [read_published(folder)]  # its raw copy, if any, is the same records
+    if is_run_folder(folder):
+        return [read_run(folder)]
+    if depth >= MAX_DEPTH:
+        return []
+    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    return [run for sub in subs for run in _walk(sub, depth + 1)]
+
+
 def find_runs(paths: list[Path]) -> list[RunFolder]:
-    """Every run folder under the given paths, in a stable order; a path with none is one clear error."""
+    """Every run folder (or published model folder) under the given paths, in a stable order; a path with
+    none is one clear error."""
     found: dict[Path, RunFolder] = {}
     for given in paths:
         if not given.is_dir():
             raise SpecError(f"{given}: not a folder (give run folders, campaign folders or a runs root)")
-        candidates = [given] if is_run_folder(given) else sorted(p for p in given.iterdir() if p.is_dir())
-        nested = [q for c in candidates if (c / "campaign.json").is_file() for q in sorted(c.iterdir())]
-        runs = [c for c in [*candidates, *nested] if is_run_folder(c)]
+        runs = _walk(given, 0)
         if not runs:
             raise SpecError(f"{given}: no run folder here (a run folder holds results/<repo>/<task>.json)")
         for run in runs:
-            found.setdefault(run.resolve(), read_run(run))
+            found.setdefault(run.path.resolve(), run)
     return list(found.values())
 
 
-__all__ = ["RunFolder", "find_runs", "is_run_folder", "model_id_of", "read_run"]
+__all__ = ["RunFolder", "find_runs", "is_run_folder", "model_id_of", "read_published", "read_run"]
