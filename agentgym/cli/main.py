@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from agentgym.cli.options import ConfigDir
-from agentgym.cli.results_cmd import leaderboard, publish
+from agentgym.cli.results_cmd import compare, leaderboard, publish
 from agentgym.cli.serve_cmd import serve_local, serve_scripted
 from agentgym.errors import AgentGymError
 from agentgym.textsafe import for_console
@@ -335,6 +335,7 @@ def doctor() -> None:
 
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)
+app.command("compare")(compare)
 app.command("serve-local")(serve_local)
 app.command("serve-scripted")(serve_scripted)
 

@@ -49,3 +49,36 @@ def publish(
 
     for target in publish_runs(runs, out_root, raw=raw):
         err.print(f"published {for_console(target)}", highlight=False)
+
+
+def compare(
+    base: Annotated[str, typer.Argument(help="Base: a run, campaign or published folder; PATH#MODEL picks a model.")],
+    candidate: Annotated[str, typer.Argument(help="Candidate, the same way (two models of one campaign: C#a C#b).")],
+    quantity: Annotated[str, typer.Option(help="score (0-100, paired bootstrap) or success (McNemar).")] = "score",
+    min_effect: Annotated[
+        float | None,
+        typer.Option(help="Smallest difference that matters (score points; success as a fraction, e.g. 0.1)."),
+    ] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 1 on: regression (a significant regression), change, or never.")
+    ] = "never",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison as JSON here.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap (results are reproducible).")] = 0,
+) -> None:
+    """Pair two runs by task: per-task deltas, flipped tasks, the paired difference with its interval, a verdict."""
+    from agentgym.errors import SpecError
+    from agentgym.results.compare import FAIL_ON, exit_code, render, run_compare
+
+    if quantity not in ("score", "success"):
+        raise SpecError(f"--quantity: expected score or success, got '{quantity}'")
+    if fail_on not in FAIL_ON:
+        raise SpecError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got '{fail_on}'")
+    b, c, result = run_compare(base, candidate, quantity=quantity, min_effect=min_effect, seed=seed)  # type: ignore[arg-type]
+    for line in render(b, c, result):
+        print(for_terminal(line, 10**4))
+    if json_out is not None:
+        write_atomic(json_out, result.model_dump_json(indent=2) + "\n")
+    code = exit_code(result, fail_on)
+    if code:
+        err.print(f"[bold red]gate:[/] {for_console(result.verdict)} ({for_console(result.reason)})", highlight=False)
+    raise typer.Exit(code)
