@@ -22,21 +22,29 @@ def leaderboard(
     ] = Path("."),
 ) -> None:
     """Build the leaderboard of run folders in the original's shape (FORMATS.md), plus leaderboard.json."""
+    from agentgym.results.board_stats import board_statistics, intervals_md, stats_json
     from agentgym.results.leaderboard import board_json, build, detailed_md, leaderboard_md
     from agentgym.results.runsets import find_runs
 
     found = find_runs(runs)
     boards = build(found)
+    summaries = board_statistics(found)
     out.mkdir(parents=True, exist_ok=True)
     board = leaderboard_md(boards)
+    intervals = intervals_md(summaries, [b.model_id for b in boards])
     write_atomic(out / "L1-leaderboard.md", board)
     write_atomic(out / "L1-detailed-results.md", detailed_md(boards))
-    write_atomic(out / "leaderboard.json", json.dumps(board_json(boards), indent=2) + "\n")
+    write_atomic(out / "leaderboard-intervals.md", intervals)
+    data = {**board_json(boards), "statistics": stats_json(summaries)}
+    write_atomic(out / "leaderboard.json", json.dumps(data, indent=2) + "\n")
     skipped = sum(r.skipped for r in found)
     note = f"; {skipped} file(s) that are not records were skipped" if skipped else ""
     err.print(f"{len(found)} run folder(s), {len(boards)} model(s){for_console(note)}", highlight=False)
-    print("\n".join(for_terminal(line, 10**5) for line in board.split("\n")))
-    err.print(f"wrote {for_console(out / 'L1-leaderboard.md')}, L1-detailed-results.md, leaderboard.json")
+    print("\n".join(for_terminal(line, 10**5) for line in f"{board}\n{intervals}".split("\n")))
+    err.print(
+        f"wrote {for_console(out / 'L1-leaderboard.md')}, L1-detailed-results.md, leaderboard-intervals.md, "
+        "leaderboard.json"
+    )
 
 
 def publish(
