@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import combinations
-from math import comb, sqrt
+from math import sqrt
 
 import numpy as np
 import pytest
@@ -54,7 +54,12 @@ def _record(
     )
     reason = None if success else (failure or "wrong_answer")
     return TaskResult(
-        task=info, metrics=m, output_checks=[], transcript=transcript or Transcript(), failure_reason=reason, epoch=epoch
+        task=info,
+        metrics=m,
+        output_checks=[],
+        transcript=transcript or Transcript(),
+        failure_reason=reason,
+        epoch=epoch,
     )
 
 
@@ -195,3 +200,155 @@ def test_mde_formula_and_the_issue_figure() -> None:
     assert mde(40, 30, paired=True) == pytest.approx(21.17, abs=0.01)
     assert mde(40, 120, paired=False) < mde(40, 30, paired=False) / 1.9  # ~1/√T
     assert mde(40, 1, paired=True) is None
+
+
+# ---------------------------------------------------------------------------------------- paired comparison
+
+
+def test_mcnemar_equals_scipy_exact_binomial_directly() -> None:
+    for lost in range(0, 12):
+        for won in range(0, 12):
+            n = lost + won
+            expected = 1.0 if n == 0 else min(1.0, 2 * binom.cdf(min(lost, won), n, 0.5))
+            assert mcnemar_exact(lost, won) == pytest.approx(expected, abs=1e-12)
+
+
+def test_compare_single_epoch_success_uses_mcnemar_on_discordant_tasks() -> None:
+    base = _run([True] * 12 + [False] * 8)
+    cand = _run([False] * 7 + [True] * 5 + [True] + [False] * 7)  # 7 solved→failed, 1 failed→solved
+    result = compare(base, cand, quantity="success")
+    assert result.method == "mcnemar-exact" and result.shared_tasks == 20
+    assert result.p_value == pytest.approx(2 * binom.cdf(1, 8, 0.5))
+    assert result.difference == pytest.approx(-6 / 20)
+    assert result.solved_to_failed == [f"demo/t{i:03d}" for i in range(7)]
+    assert result.failed_to_solved == ["demo/t012"]
+    assert result.interval is not None and result.interval.method == "newcombe"
+    assert result.interval.low < -0.3 < result.interval.high < 0
+
+
+def test_newcombe_interval_stays_open_without_discordant_pairs() -> None:
+    ci = newcombe_interval((10, 0, 0, 0))
+    assert ci.low == pytest.approx(-(1 - wilson(10, 10).low)) and ci.high == pytest.approx(1 - wilson(10, 10).low)
+
+
+def test_verdict_clear_regression_and_improvement() -> None:
+    base = _run([True] * 20)
+    cand = _run([False] * 15 + [True] * 5)
+    assert compare(base, cand, quantity="success", min_effect=0.1).verdict == "regression"
+    assert compare(cand, base, quantity="success", min_effect=0.1).verdict == "improvement"
+    scored = compare(base, cand, quantity="score", min_effect=10)
+    assert scored.verdict == "regression" and scored.method == "paired-bootstrap"
+    assert scored.interval is not None and scored.interval.high < 0 and scored.difference == pytest.approx(-75)
+
+
+def test_verdict_no_detectable_change() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 100, 40)
+    base = _run([True] * 40, list(scores))
+    cand = _run([True] * 40, list(np.clip(scores + rng.normal(0, 2, 40), 0, 100)))
+    result = compare(base, cand, quantity="score", min_effect=5)
+    assert result.verdict == "no detectable change", result.reason
+    assert result.mde is not None and result.mde < 5 and result.correlation is not None and result.correlation > 0.99
+
+
+def test_verdict_insufficient_data_when_mde_exceeds_min_effect() -> None:
+    base = _run([True, False, True, False], [80.0, 10.0, 60.0, 30.0])
+    cand = _run([False, True, True, False], [20.0, 70.0, 65.0, 0.0])
+    result = compare(base, cand, quantity="score", min_effect=5)
+    assert result.verdict == "insufficient data" and result.mde is not None and result.mde > 5
+    assert "minimum detectable effect at 4 tasks" in result.reason
+    assert compare(base[:1], cand[:1]).verdict == "insufficient data"
+
+
+def test_significant_but_smaller_than_min_effect_is_no_detectable_change() -> None:
+    base = _run([True] * 30, [80.0] * 30)
+    cand = _run([True] * 30, [79.0] * 30)
+    result = compare(base, cand, min_effect=5)
+    assert result.significant and result.verdict == "no detectable change"
+    assert compare(base, cand).verdict == "regression"  # no min_effect: any significant drop
+
+
+def test_compare_pairs_by_task_averages_epochs_and_drops_infra() -> None:
+    base = [_record("a", success=True, epoch=e) for e in range(3)] + [_record("b", success=False)]
+    cand = [_record("a", success=e > 0, epoch=e) for e in range(3)] + [_record("c", success=True)]
+    cand.append(_record("b", success=False, failure="infra_error"))
+    result = compare(base, cand, quantity="success")
+    assert result.shared_tasks == 1 and result.base_only == ["demo/b"] and result.candidate_only == ["demo/c"]
+    assert result.method == "paired-bootstrap" and result.deltas[0].candidate_success == pytest.approx(2 / 3)
+    assert result.verdict == "insufficient data"
+
+
+# -------------------------------------------------------------------------------------------------- summary
+
+
+def _transcript() -> Transcript:
+    return Transcript(
+        tool_calls=[
+            ToolCallRecord(tool_name="run_command", ok=True, tool_output={"exit_code": 0}),
+            ToolCallRecord(tool_name="run_command", ok=True, tool_output={"exit_code": 2}, recovered_from_text=True),
+            ToolCallRecord(tool_name="run_command", ok=True, tool_output={"exit_code": True}),  # not a number
+            ToolCallRecord(tool_name="fly", ok=False, error="unknown tool 'fly' (available: list_dir)"),
+            ToolCallRecord(tool_name="run_command", ok=False, error="refused (prohibited_command): rm"),
+        ],
+        safety_events=[
+            SafetyEvent(type="prohibited_command", detail="rm"),
+            SafetyEvent(type="sandbox_blocked", detail="network", penalized=False),
+        ],
+        model_calls=[ModelCallRecord(latency_ms=float(v)) for v in (100, 200, 300, 400)],
+    )
+
+
+def _campaign_model() -> list[TaskResult]:
+    out = []
+    for i in range(6):
+        for epoch in range(2):
+            success = i < 3 or (i == 3 and epoch == 0)
+            repo, difficulty = ("alpha", "easy") if i < 4 else ("beta", "hard")
+            out.append(
+                _record(
+                    f"t{i}",
+                    success=success,
+                    epoch=epoch,
+                    repo=repo,
+                    difficulty=difficulty,
+                    transcript=_transcript() if i == 0 and epoch == 0 else None,
+                    failure="infra_error" if i == 5 and epoch == 1 else None,
+                    prompt_tokens=1000,
+                    completion_tokens=100,
+                    format_errors=1 if i == 1 else 0,
+                )
+            )
+    return out
+
+
+def test_summary_per_model_groups_intervals_and_pass_k() -> None:
+    s = summarize_model(_campaign_model(), model="m1", prices=Prices(per_million_input=2.0, per_million_output=8.0))
+    o = s.overall
+    assert (o.tasks, o.trials, o.infra_errors, o.epochs_min, o.epochs_max) == (6, 12, 1, 2, 2)
+    assert o.success_rate.value == pytest.approx(3.5 / 6) and o.success_rate.interval is not None
+    assert o.success_rate.interval.method == "clustered-t" and o.success_rate.mde is not None
+    assert o.pass_at_k[2].value == pytest.approx(4 / 6) and o.pass_hat_k[2].value == pytest.approx(3 / 6)
+    assert sorted(o.pass_at_k) == [1, 2]
+    assert o.mean_score_excluding_infra.tasks == 6 and o.mean_score_excluding_infra.trials == 11
+    assert sorted(s.per_repo) == ["alpha", "beta"] and s.per_repo["beta"].success_rate.value == 0.0
+    assert s.per_difficulty["easy"].tasks == 4
+    t3 = s.per_task["alpha/t3"]
+    assert t3.success_rate.value == 0.5 and t3.success_rate.interval == wilson(1, 2)
+    assert s.tokens.prompt == 12000 and s.tokens.completion == 1200 and s.tokens.cached is None
+    assert s.cost_usd == pytest.approx((12000 * 2 + 1200 * 8) / 1e6)
+    assert summarize_model(_campaign_model(), prices=Prices(per_million_input=2.0)).cost_usd is None
+    assert (s.latency.calls, s.latency.mean_ms, s.latency.p50_ms) == (4, 250.0, 250.0)
+    assert s.latency.p95_ms == pytest.approx(385.0)
+    q = s.tool_quality
+    assert (q.tool_calls, q.malformed, q.recovered_from_text, q.unknown_tools) == (5, 2, 1, 1)
+    assert (q.policy_refusals, q.nonzero_exits) == (1, 1)
+    assert q.safety_events == {"prohibited_command": 1, "sandbox_blocked": 1}
+    assert s.failure_reasons == {"infra_error": 1, "wrong_answer": 4}
+    assert s.model_dump(mode="json")["overall"]["pass_at_k"]["2"]["value"] == pytest.approx(4 / 6)
+
+
+def test_summary_single_epoch_success_is_wilson() -> None:
+    s = summarize_model(_run([True] * 7 + [False] * 3))
+    assert s.overall.success_rate.interval == wilson(7, 10)
+    assert s.overall.mean_score.interval is not None and s.overall.mean_score.interval.method == "clustered-t"
+    assert list(s.overall.pass_at_k) == [1] and s.overall.pass_at_k[1].value == pytest.approx(0.7)
