@@ -7,6 +7,7 @@ from math import sqrt
 from typing import Literal
 
 import numpy as np
+from pydantic import computed_field
 from scipy.stats import binomtest, pearsonr, ttest_1samp
 
 from agentgym.specs.result import TaskResult
@@ -29,6 +30,7 @@ class TaskDelta(_Frozen):
     base_trials: int = 1
     candidate_trials: int = 1
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def delta(self) -> float:
         return self.candidate_score - self.base_score
