@@ -239,8 +239,8 @@ def test_newcombe_interval_stays_open_without_discordant_pairs() -> None:
 def test_newcombe_interval_does_not_under_cover(tasks: int) -> None:
     """Correlated pairs (both, base only, candidate only, neither) = (0.5, 0.1, 0.2, 0.2): true diff +0.1.
 
-    Measured: 97.2 / 96.0 / 95.9% at T = 10 / 20 / 30 (without the continuity correction of phi: 90.5%
-    at T=10). It is conservative; the verdict reads the exact McNemar p value, not this interval.
+    Measured with these seeds: 97.7 / 95.3 / 95.7% at T = 10 / 20 / 30 (3000 sets of seed 0: 97.2 / 96.0 /
+    95.9%; without the continuity correction of phi 90.5% at T=10). It is conservative; the verdict reads the exact McNemar p value, not this interval.
     """
     rng = np.random.default_rng(300 + tasks)
     sims = 1000
