@@ -384,3 +384,10 @@ def test_summary_single_epoch_success_is_wilson() -> None:
     assert s.overall.success_rate.interval == wilson(7, 10)
     assert s.overall.mean_score.interval is not None and s.overall.mean_score.interval.method == "clustered-t"
     assert list(s.overall.pass_at_k) == [1] and s.overall.pass_at_k[1].value == pytest.approx(0.7)
+
+
+def test_empty_inputs_give_empty_estimates_not_errors() -> None:
+    s = summarize_model([])
+    assert s.overall.mean_score.value is None and s.overall.pass_at_k == {} and s.latency.calls == 0
+    result = compare([], [], quantity="success")
+    assert result.verdict == "insufficient data" and result.difference is None
