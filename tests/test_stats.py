@@ -235,6 +235,22 @@ def test_newcombe_interval_stays_open_without_discordant_pairs() -> None:
     assert ci.low == pytest.approx(-(1 - wilson(10, 10).low)) and ci.high == pytest.approx(1 - wilson(10, 10).low)
 
 
+@pytest.mark.parametrize("tasks", TASK_COUNTS)
+def test_newcombe_interval_does_not_under_cover(tasks: int) -> None:
+    """Correlated pairs (both, base only, candidate only, neither) = (0.5, 0.1, 0.2, 0.2): true diff +0.1.
+
+    Measured with these seeds: 97.7 / 95.3 / 95.7% at T = 10 / 20 / 30 (3000 sets of seed 0: 97.2 / 96.0 /
+    95.9%; without the continuity correction of phi 90.5% at T=10). It is conservative; the verdict reads the exact McNemar p value, not this interval.
+    """
+    rng = np.random.default_rng(300 + tasks)
+    sims = 1000
+    hits = 0
+    for _ in range(sims):
+        ci = newcombe_interval(tuple(int(x) for x in rng.multinomial(tasks, (0.5, 0.1, 0.2, 0.2))))
+        hits += ci.low <= 0.1 <= ci.high
+    assert 0.93 <= hits / sims <= 0.995
+
+
 def test_verdict_clear_regression_and_improvement() -> None:
     base = _run([True] * 20)
     cand = _run([False] * 15 + [True] * 5)
@@ -368,3 +384,10 @@ def test_summary_single_epoch_success_is_wilson() -> None:
     assert s.overall.success_rate.interval == wilson(7, 10)
     assert s.overall.mean_score.interval is not None and s.overall.mean_score.interval.method == "clustered-t"
     assert list(s.overall.pass_at_k) == [1] and s.overall.pass_at_k[1].value == pytest.approx(0.7)
+
+
+def test_empty_inputs_give_empty_estimates_not_errors() -> None:
+    s = summarize_model([])
+    assert s.overall.mean_score.value is None and s.overall.pass_at_k == {} and s.latency.calls == 0
+    result = compare([], [], quantity="success")
+    assert result.verdict == "insufficient data" and result.difference is None

@@ -71,14 +71,18 @@ def newcombe_interval(table: tuple[int, int, int, int], level: float = 0.95) -> 
     """Newcombe's method 10 interval for a paired difference of proportions (candidate − base).
 
     table = (both solved, base only, candidate only, neither). Built from the two Wilson intervals and the
-    phi correlation of the pairs, so it stays inside [−1, 1] and does not collapse when no pair is discordant.
+    phi correlation of the pairs (continuity-corrected when positive), so it stays inside [−1, 1] and does
+    not collapse when no pair is discordant.
     """
     both, base_only, cand_only, neither = table
     n = sum(table)
     p_base, p_cand = (both + base_only) / n, (both + cand_only) / n
     wb, wc = wilson(both + base_only, n, level), wilson(both + cand_only, n, level)
     margins = (both + base_only) * (cand_only + neither) * (both + cand_only) * (base_only + neither)
-    phi = (both * neither - base_only * cand_only) / sqrt(margins) if margins else 0.0
+    cross = both * neither - base_only * cand_only
+    if cross > 0:  # Newcombe's continuity correction of phi (Fagerland, Lydersen and Laake 2014)
+        cross = max(cross - n / 2, 0.0)
+    phi = cross / sqrt(margins) if margins else 0.0
     diff = p_cand - p_base
     lower = sqrt(
         max(0.0, (p_cand - wc.low) ** 2 - 2 * phi * (p_cand - wc.low) * (wb.high - p_base) + (wb.high - p_base) ** 2)
