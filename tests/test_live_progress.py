@@ -19,8 +19,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agentgym.cli.live import COLUMNS, Display, ProgressState, cells, resolve, status_line
+from agentgym.cli.live import COLUMNS, Display, LiveDisplay, ProgressState, cells, resolve, status_line
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
+from agentgym.runner.campaign import Hooks, evaluate
 from agentgym.specs.campaign import ModelEntry
 from agentgym.specs.result import Metrics, TaskInfo, TaskResult, Transcript
 from tests.conftest import run_cli, scripted_run_args
@@ -241,3 +242,39 @@ def test_ctrl_c_under_the_live_display(tmp_path: Path, demo_config: Path, cache_
     assert json.loads((run / "results/demo/demo_task_001.json").read_text())["metrics"]["success"] is True
     assert json.loads((run / "results/summary.json").read_text())["status"] == "interrupted"
     assert not (run / "results/demo/demo_task_003.json").exists()
+
+
+def test_live_table_escapes_hostile_names() -> None:
+    console = Console(record=True, width=200, color_system=None)
+    display = LiveDisplay(console, single=False, state=ProgressState(FakeClock()))
+    display.on_start(HOSTILE, 2, ModelEntry(id="x"))
+    display.on_start("plain-model", 1, ModelEntry(id="y", price_per_million_output=3))
+    console.print(display.table())
+    text = console.export_text()
+    assert "\x1b" not in text and "\u202e" not in text and "\\x1b[31mevil\\x07[bold red]boom[/]" in text
+    assert "all" in text and "0/3" in text and "$0.0000" in text  # the 'all' row sums the one priced model
+
+
+def test_hooks_of_a_campaign_and_of_its_resume(tmp_path: Path, demo_config: Path, cache_dir: Path) -> None:
+    """Through the Python API (real planning, sandbox, run folders): on_start counts the trials to run (on
+    resume only the pending ones), each trial begins before it finishes."""
+    events: list[tuple[str, ...]] = []
+    hooks = Hooks(
+        on_start=lambda m, n, e: events.append(("start", m, str(n), e.display_id())),
+        on_begin=lambda m, t: events.append(("begin", m, t.task.spec.id)),
+        on_trial=lambda m, r: events.append(("end", m, r.result.task.id)),
+    )
+    models = [{"id": name, "model": "unused", "base_url": "http://127.0.0.1:9/v1"} for name in ("a", "b")]
+    spec = {"models": models, "dry_run": True, "sandbox": "local", "config_dir": str(demo_config)}
+    result = evaluate({**spec, "runs_root": str(tmp_path / "runs"), "campaign_id": "c"}, hooks=hooks)
+    assert events[:2] == [("start", "a", "3", "a"), ("start", "b", "3", "b")]
+    for model in ("a", "b"):
+        mine = [e for e in events[2:] if e[1] == model]
+        assert len(mine) == 6 and all(
+            mine.index(("begin", model, t)) < mine.index(("end", model, t)) for _, _, t in mine
+        )
+    (result.models["b"].run_dir / "results" / "demo" / "demo_task_002.json").unlink()
+    events.clear()
+    evaluate(None, resume=result.root, hooks=hooks)  # in the same process: the first one's locks are released
+    begin, end = ("begin", "b", "demo_task_002"), ("end", "b", "demo_task_002")
+    assert events == [("start", "a", "0", "a"), ("start", "b", "1", "b"), begin, end]

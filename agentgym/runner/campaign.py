@@ -147,9 +147,10 @@ class _Builder:
         if folder is not None and folder.is_dir():
             rundir = RunDir.open(folder, secrets=_scrubbed(self.s.plan, keys))
             self.s.hooks.progress(f"resuming run folder: {rundir.root} ({len(rundir.results)} record(s))")
-            return rundir
-        rundir = RunDir.create(self.root, name, secrets=_scrubbed(self.s.plan, keys))
-        self.s.hooks.progress(f"run folder: {rundir.root}")
+        else:
+            rundir = RunDir.create(self.root, name, secrets=_scrubbed(self.s.plan, keys))
+            self.s.hooks.progress(f"run folder: {rundir.root}")
+        self.stack.callback(rundir.close)  # its lock, once the campaign ends: a later evaluate may resume it
         return rundir
 
     def _config(self, req: RunRequest, agent: str, model: dict[str, Any], entry: ModelEntry) -> dict[str, Any]:
