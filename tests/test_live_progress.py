@@ -4,7 +4,9 @@ server on 127.0.0.1 under a real pseudo-terminal (live table, Ctrl-C) and piped 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
+import logging
 import os
 import re
 import select
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from agentgym.cli.live import COLUMNS, Display, LiveDisplay, ProgressState, cells, resolve, status_line
@@ -278,3 +281,28 @@ def test_hooks_of_a_campaign_and_of_its_resume(tmp_path: Path, demo_config: Path
     evaluate(None, resume=result.root, hooks=hooks)  # in the same process: the first one's locks are released
     begin, end = ("begin", "b", "demo_task_002"), ("end", "b", "demo_task_002")
     assert events == [("start", "a", "0", "a"), ("start", "b", "1", "b"), begin, end]
+
+
+def test_table_fits_80_columns_with_wide_values() -> None:
+    console = Console(record=True, width=80, color_system=None)
+    display = LiveDisplay(console, single=False, state=ProgressState(FakeClock()))
+    for name, price in (("qwen2.5-coder-7b-instruct", 10.0), ("b", None)):
+        display.on_start(name, 1000, ModelEntry(id="x", price_per_million_input=price))
+        m = display.state.models[name]
+        m.done, m.prompt_tokens, m.completion_tokens, m.started = 999, 98_765_432, 234_567, -1e5
+    console.print(display.table())
+    lines = console.export_text().splitlines()
+    assert all(len(ln) <= 80 for ln in lines) and "…" not in "".join(lines)
+    assert any("98.8M/234k" in ln and "$987.6543" in ln for ln in lines)
+
+
+def test_live_off_a_terminal_leaves_the_log_handlers_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)  # as in the CLI: Live does not redirect off a terminal
+    handler = logging.StreamHandler(sys.__stderr__)
+    logging.getLogger().addHandler(handler)
+    try:
+        with LiveDisplay(Console(file=io.StringIO(), width=100), single=True):
+            pass
+        assert handler.stream is sys.__stderr__
+    finally:
+        logging.getLogger().removeHandler(handler)

@@ -35,6 +35,7 @@ MODES = ("auto", "live", "plain", "quiet")
 COLUMNS = ("model", "done/total", "success", "in flight", "retries", "infra errors", "tokens in/out", "cost", "ETA")
 SUMMED = ("total", "done", "succeeded", "in_flight", "retries", "infra_errors", "prompt_tokens", "completion_tokens")
 STATUS_EVERY_S = 30.0
+WIDE = 110  # terminal columns for one-line table headers
 REFRESH_PER_S = 4
 
 
@@ -114,7 +115,10 @@ class ProgressState:
 
 
 def _count(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 10**6 else f"{n / 1e3:.1f}k" if n >= 10**4 else str(n)
+    """At most 5 characters up to 999.9M: 9999, 12.3k, 123k, 1.2M, 12.3M."""
+    if n >= 10**6:
+        return f"{n / 1e6:.1f}M" if n < 10**8 else f"{n // 10**6}M"
+    return f"{n / 1e3:.1f}k" if 10**4 <= n < 10**5 else f"{n // 1000}k" if n >= 10**5 else str(n)
 
 
 def _duration(seconds: float | None) -> str:
@@ -220,9 +224,12 @@ class LiveDisplay(Display):
 
     def table(self) -> Table:
         now = self.state.clock()
-        table = Table(title="agentgym run", title_justify="left", expand=False)
-        for i, col in enumerate(COLUMNS):
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i > 0)
+        table = Table(title="agentgym run", title_justify="left", box=None, collapse_padding=True, pad_edge=False)
+        narrow = self.console.width < WIDE  # headers on two lines: the table fits 80 columns
+        table.add_column(COLUMNS[0], min_width=10, overflow="fold")  # a long model id folds, never vanishes
+        for col in COLUMNS[1:]:
+            head = col.replace("done/", "done/\n").replace(" ", "\n") if narrow else col
+            table.add_column(head, justify="right", no_wrap=True)
         rows = self.state.rows()
         for m in rows:
             table.add_row(*cells(m, now))
@@ -232,9 +239,10 @@ class LiveDisplay(Display):
 
     def __enter__(self) -> LiveDisplay:
         self.live.start()
-        for handler in logging.getLogger().handlers:  # log lines print above the table, not through it
+        proxy = sys.stderr  # Live's proxy on a terminal: what is written prints above the table
+        for handler in logging.getLogger().handlers if proxy is not sys.__stderr__ else []:
             if isinstance(handler, logging.StreamHandler) and handler.stream is sys.__stderr__:
-                self._handlers.append((handler, handler.setStream(sys.stderr)))
+                self._handlers.append((handler, handler.setStream(proxy)))
         return self
 
     def __exit__(
