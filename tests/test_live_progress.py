@@ -133,6 +133,27 @@ def test_plain_status_lines_at_each_tenth() -> None:
     assert lines[-1].startswith("status m: done/total 20/20, success 20/20")
 
 
+def test_plain_status_line_every_30_s_while_trials_are_left() -> None:
+    clock = FakeClock()
+    console = Console(record=True, width=300, color_system=None)
+    display = Display(console, single=True, state=ProgressState(clock))
+    display.on_start("m", 2, ModelEntry(id="m"))
+    display.on_begin("m", None)  # type: ignore[arg-type]
+    clock.now += 29
+    display.tick()
+    assert console.export_text() == ""  # nothing is due yet
+    clock.now += 2
+    display.tick()
+    display.tick()  # once per 30 s
+    assert console.export_text() == "status m: done/total 0/2, success -, in flight 1, retries 0, infra errors 0, " \
+        "tokens in/out 0/0, cost n/a, ETA -\n"  # fmt: skip
+    display.state.finish("m", _result())
+    display.state.finish("m", _result())
+    clock.now += 60
+    display.tick()
+    assert console.export_text() == ""  # all done: no more status lines
+
+
 def test_auto_is_live_only_on_a_terminal() -> None:
     master, slave = os.openpty()
     try:

@@ -3,8 +3,8 @@
 - `live`: a rich Live table on stderr (one row per model: done/total, success, in flight, retries, infra errors,
   tokens in/out, cost, ETA from the rate of finished trials), refreshed 4 times a second; finished trials print
   above it as one line each.
-- `plain`: one line per finished trial, and a status line for a model at each 10% of its trials and at least
-  every 30 s while its trials finish (no cursor movement, no colour when not on a terminal).
+- `plain`: one line per finished trial, and a status line for a model at each 10% of its trials and every
+  30 s while it has trials left (no cursor movement, no colour when not on a terminal).
 - `quiet`: no trial or progress lines; warnings, errors and the final summary only.
 - `auto`: live if stderr is a terminal (and not TERM=dumb), else plain.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ MODES = ("auto", "live", "plain", "quiet")
 COLUMNS = ("model", "done/total", "success", "in flight", "retries", "infra errors", "tokens in/out", "cost", "ETA")
 SUMMED = ("total", "done", "succeeded", "in_flight", "retries", "infra_errors", "prompt_tokens", "completion_tokens")
 STATUS_EVERY_S = 30.0
+TICK_S = 1.0  # how often the plain display's thread looks
 WIDE = 110  # terminal columns for one-line table headers
 REFRESH_PER_S = 4
 
@@ -162,18 +164,49 @@ def trial_line(model: str, record: TrialRecord, single: bool) -> str:
 
 
 class Display:
-    """`plain`: the base the other modes change. A context manager around the campaign."""
+    """`plain`: the base the other modes change. A context manager around the campaign; while it is entered a
+    thread prints the status line of a model whose trials run but none finished for STATUS_EVERY_S."""
+
+    ticks = True
 
     def __init__(self, console: Console, *, single: bool, state: ProgressState | None = None) -> None:
         self.console, self.single = console, single
         self.state = state or ProgressState()
         self._last_status: dict[str, tuple[float, int]] = {}  # model → (clock, tenth) of its last status line
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> Display:
+        if self.ticks:
+            self._ticker = threading.Thread(target=self._tick_loop, name="agentgym-progress", daemon=True)
+            self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2 * TICK_S)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.tick()
+
+    def tick(self) -> None:
+        """A status line for each model with trials left whose last one is STATUS_EVERY_S old."""
+        now = self.state.clock()
+        for m in self.state.rows():
+            if m.done < m.total and self._due(m, now):
+                self.console.print(status_line(m, now), highlight=False, soft_wrap=True)
+
+    def _due(self, m: ModelProgress, now: float) -> bool:
+        """True (and noted) when a model crossed a tenth of its trials or its last status line is old."""
+        with self._lock:
+            tenth = m.done * 10 // max(1, m.total)
+            last, last_tenth = self._last_status.get(m.name, (now, 0))
+            if tenth > last_tenth or now - last >= STATUS_EVERY_S:
+                self._last_status[m.name] = (now, tenth)
+                return True
+            return False
 
     def hooks(self) -> Hooks:
         return Hooks(self.progress, self.on_trial, self.on_start, self.on_begin)
@@ -183,7 +216,8 @@ class Display:
 
     def on_start(self, model: str, total: int, entry: ModelEntry) -> None:
         self.state.start(model, total, entry)
-        self._last_status.setdefault(model, (self.state.clock(), 0))
+        with self._lock:
+            self._last_status.setdefault(model, (self.state.clock(), 0))
 
     def on_begin(self, model: str, _trial: TrialPlan) -> None:
         self.state.begin(model)
@@ -192,14 +226,13 @@ class Display:
         m = self.state.finish(model, record.result)
         self.console.print(trial_line(model, record, self.single), highlight=False, soft_wrap=True)
         now = self.state.clock()
-        tenth = m.done * 10 // max(1, m.total)
-        last, last_tenth = self._last_status.get(model, (now, 0))
-        if tenth > last_tenth or now - last >= STATUS_EVERY_S:
-            self._last_status[model] = (now, tenth)
+        if self._due(m, now):
             self.console.print(status_line(m, now), highlight=False, soft_wrap=True)
 
 
 class QuietDisplay(Display):
+    ticks = False
+
     def progress(self, message: str) -> None:
         if message.startswith("Warning"):
             super().progress(message)
@@ -210,6 +243,8 @@ class QuietDisplay(Display):
 
 class LiveDisplay(Display):
     """The rich Live table; stderr (and the console log handler) print above it while it runs."""
+
+    ticks = False  # the table itself is redrawn
 
     def __init__(self, console: Console, *, single: bool, state: ProgressState | None = None) -> None:
         super().__init__(console, single=single, state=state)
