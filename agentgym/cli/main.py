@@ -41,6 +41,13 @@ class SandboxKind(StrEnum):
     local = "local"
 
 
+class ProgressMode(StrEnum):
+    auto = "auto"
+    live = "live"
+    plain = "plain"
+    quiet = "quiet"
+
+
 class SchemaKind(StrEnum):
     campaign = "campaign"
     task = "task"
@@ -214,6 +221,13 @@ def run(
     retry_infra: Annotated[
         int, typer.Option(help="Rerun infra-failed trials at the end of the campaign, up to N rounds.", min=0)
     ] = 0,
+    progress: Annotated[
+        ProgressMode,
+        typer.Option(
+            help="live: a table per model refreshed in place; plain: one line per trial and periodic status "
+            "lines; quiet: the final summary and errors only; auto: live if stderr is a terminal, else plain."
+        ),
+    ] = ProgressMode.auto,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""

@@ -111,6 +111,7 @@ class ModelRun:
     ctx: TrialContext
     trials: list[TrialPlan]
     on_trial: Callable[[TrialRecord], None] = lambda _r: None
+    on_begin: Callable[[TrialPlan], None] = lambda _t: None  # the trial got its sandbox slot (in flight)
     fatal: str | None = None
     status: str = "planned"
     attempts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # reruns (resume, --retry-infra)
@@ -137,6 +138,7 @@ async def run_all(runs: list[ModelRun], tracker: TrackingFactory, *, max_sandbox
         async with per[id(run)], sandboxes:
             if run.fatal:
                 return
+            run.on_begin(trial)
             record = await run_trial(trial, run.ctx, run.persist)
             if record.fatal and not run.fatal:
                 run.fatal = record.fatal
