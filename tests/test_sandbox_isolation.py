@@ -213,7 +213,12 @@ def test_trial_cgroup_is_removed_with_the_trial(sbx: SandboxEnv) -> None:
     assert isinstance(layout, cgroup.Layout)
 
     def ours() -> list[Path]:
-        return [e for p in set(layout.parents.values()) for e in p.iterdir() if e.name.startswith(f"{os.getpid()}-")]
+        return [
+            e
+            for p in set(layout.parents.values())
+            for e in p.iterdir()
+            if e.name.startswith(cgroup.owned_name(f"{os.getpid()}-"))
+        ]
 
     async def script(sandbox: Sandbox) -> None:
         groups = ours()
@@ -236,7 +241,7 @@ def test_cgroups_of_dead_harnesses_are_swept() -> None:
     parents = set(layout.parents.values())
     stale = [p / cgroup.owned_name(f"{dead.pid}-{uuid.uuid4().hex[:12]}") for p in parents]
     live = [p / cgroup.owned_name(f"{os.getpid()}-{uuid.uuid4().hex[:12]}") for p in parents]
-    elsewhere = [p / f"{dead.pid}-{uuid.uuid4().hex[:12]}@1" for p in parents]  # another pid namespace
+    elsewhere = [p / f"ns1-{dead.pid}-{uuid.uuid4().hex[:12]}" for p in parents]  # another pid namespace
     unmarked = [p / f"{dead.pid}-{uuid.uuid4().hex[:12]}" for p in parents]
     for path in stale + live + elsewhere + unmarked:
         path.mkdir()
@@ -258,12 +263,13 @@ def test_owner_provably_dead_only_in_its_own_pid_namespace() -> None:
     def alive(pid: int) -> bool:
         return pid not in gone
 
-    assert cgroup.provably_dead(f"4242-abc@{here}", alive)
-    assert not cgroup.provably_dead(f"4243-abc@{here}", alive)  # alive
-    assert not cgroup.provably_dead(f"4242-abc@{int(here) + 1}", alive)  # recorded in another namespace
+    assert cgroup.owned_name("4242-abc") == f"ns{here}-4242-abc"
+    assert cgroup.provably_dead(f"ns{here}-4242-abc", alive)
+    assert not cgroup.provably_dead(f"ns{here}-4243-abc", alive)  # alive
+    assert not cgroup.provably_dead(f"ns{int(here) + 1}-4242-abc", alive)  # recorded in another namespace
     assert not cgroup.provably_dead("4242-abc", alive)  # no namespace recorded: cannot tell
-    assert not cgroup.provably_dead(f"{os.getpid()}-abc@{here}", lambda _p: False)  # never our own
-    assert not cgroup.provably_dead(f"x-abc@{here}", alive)
+    assert not cgroup.provably_dead(f"ns{here}-{os.getpid()}-abc", lambda _p: False)  # never our own
+    assert not cgroup.provably_dead(f"ns{here}-x-abc", alive)
 
 
 # ---- the executor and signals ------------------------------------------------------------------------

@@ -40,6 +40,11 @@ class SandboxKind(StrEnum):
     local = "local"
 
 
+class ExecutorKind(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class SchemaKind(StrEnum):
     campaign = "campaign"
     task = "task"
@@ -213,6 +218,14 @@ def run(
     retry_infra: Annotated[
         int, typer.Option(help="Rerun infra-failed trials at the end of the campaign, up to N rounds.", min=0)
     ] = 0,
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option(help="Where trials run: local (this process) or ray (Ray tasks on a cluster; agentgym[ray])."),
+    ] = ExecutorKind.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join with --executor ray [env RAY_ADDRESS; default: auto, a local cluster]."),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""

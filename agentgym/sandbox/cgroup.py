@@ -5,8 +5,8 @@ the harness still hold. cgroup v2 is used where its memory and pids controllers 
 the v1 `memory` and `pids` hierarchies. The launcher joins the trial's cgroup before bubblewrap starts, so
 every process of the trial is counted. At the end leftovers are killed (through pidfds, never a reused
 pid) and the cgroup is removed. A trial cgroup's name records its owner: the harness pid and its pid namespace
-(`<pid>-<token>@<pidns inode>`), so a sweep from another pid namespace (a Ray worker, a container) never
-takes a live owner for dead. Without root, or without a usable hierarchy, there is no cgroup:
+(`ns<pidns inode>-<pid>-<token>`), so a sweep from another pid namespace (a Ray worker, a container) never
+takes a live owner for dead (and older sweeps, which read a leading pid, leave these names alone). Without root, or without a usable hierarchy, there is no cgroup:
 `support()` says why and only the per-process rlimits apply.
 """
 
@@ -41,8 +41,8 @@ def pid_namespace() -> str:
 
 
 def owned_name(name: str) -> str:
-    """A trial cgroup's directory name: `name` (which starts with the owner's pid) @ the owner's pid namespace."""
-    return f"{name}@{pid_namespace()}"
+    """A trial cgroup's directory name: the owner's pid namespace, then `name` (which starts with its pid)."""
+    return f"ns{pid_namespace()}-{name}"
 
 
 @dataclass(frozen=True)
@@ -250,10 +250,10 @@ def create(name: str, limits: Limits) -> TrialCgroup | None:
 def provably_dead(entry_name: str, alive: Callable[[int], bool] = pid_alive) -> bool:
     """Whether the owner recorded in a trial cgroup's name is gone: only an owner of this very pid namespace can
     be proved dead (a pid of another namespace means nothing here; a name without a namespace is left alone)."""
-    owner, at, namespace = entry_name.rpartition("@")
+    namespace, _, owner = entry_name.removeprefix("ns").partition("-")
     pid = owner.split("-", 1)[0]
     here = pid_namespace()
-    if not at or not here or namespace != here or not pid.isdigit():
+    if not entry_name.startswith("ns") or not here or namespace != here or not pid.isdigit():
         return False
     return int(pid) != os.getpid() and not alive(int(pid))
 
