@@ -62,24 +62,27 @@ def _trial_workers() -> dict[int, str]:
 
 
 class Killer(threading.Thread):
-    """Kills -9 the worker of the first trial seen running, once, after it has worked for a moment."""
+    """Kills -9 the worker of the first alpha trial seen running, once, after it has worked for a moment; and
+    counts the most alpha trials seen running at once (so the connection limit had something to limit)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.killed: str | None = None
+        self.peak_alpha_trials = 0
         self.stop = threading.Event()
+        self._first_seen: float | None = None
 
     def run(self) -> None:
-        while not self.stop.is_set() and self.killed is None:
-            workers = _trial_workers()
-            if workers:
-                time.sleep(0.4)  # mid-trial: alpha answers in 0.3 s per turn
-                for pid, name in _trial_workers().items():
-                    if name.startswith("alpha:"):
-                        os.kill(pid, signal.SIGKILL)
-                        self.killed = name
-                        return
-            time.sleep(0.05)
+        while not self.stop.is_set():
+            alpha = {pid: name for pid, name in _trial_workers().items() if name.startswith("alpha:")}
+            self.peak_alpha_trials = max(self.peak_alpha_trials, len(alpha))
+            if alpha and self.killed is None:
+                self._first_seen = self._first_seen or time.monotonic()
+                if time.monotonic() - self._first_seen > 0.4:  # mid-trial: alpha answers in 0.3 s per turn
+                    pid, name = next(iter(alpha.items()))
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed = name
+            time.sleep(0.02)
 
 
 def _spec(cfg: Path, runs: Path, alpha: str, beta: str, executor: str, address: str | None) -> dict[str, Any]:
@@ -141,6 +144,7 @@ def main(work: Path) -> dict[str, Any]:
             killer.stop.set()
             facts["ray"] = _facts(_records(remote.root))
             facts["killed"] = killer.killed
+            facts["peak_alpha_trials"] = killer.peak_alpha_trials
             facts["alpha_peak_in_flight"] = alpha.max_in_flight
             facts["statuses"] = {name: m.status for name, m in remote.models.items()}
             facts["worker_snapshots"] = len(list((work / "worker-cache").rglob("snapshots/*")))
