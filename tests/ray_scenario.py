@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from tests.conftest import make_git_repo, write_config
 from tests.test_campaign import SCRIPTS, _slow
 
 TRIAL_TITLE = b"ray::agentgym-trial:"
+KEY = "sk-ray-SECRET-9137"  # alpha's key: it must reach the endpoint and appear in no log or file
 
 
 def _free_port() -> int:
@@ -35,11 +38,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_cluster(port: int, worker_cache: Path) -> subprocess.Popen[bytes]:
+def _start_cluster(port: int, worker_cache: Path, temp_dir: Path) -> subprocess.Popen[bytes]:
     ray_bin = Path(sys.executable).with_name("ray")
     env = {**os.environ, "AGENTGYM_CACHE": str(worker_cache), "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
     cmd += ["--include-dashboard=false", "--num-cpus=4", "--object-store-memory=200000000", "--block"]
+    cmd += [f"--temp-dir={temp_dir}"]  # Ray's own logs, searched for the key afterwards
     return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -88,7 +92,13 @@ class Killer(threading.Thread):
 def _spec(cfg: Path, runs: Path, alpha: str, beta: str, executor: str, address: str | None) -> dict[str, Any]:
     return {
         "models": [
-            {"id": "alpha", "model": "scripted-model", "base_url": alpha, "max_connections": 1},
+            {
+                "id": "alpha",
+                "model": "scripted-model",
+                "base_url": alpha,
+                "max_connections": 1,
+                "api_key_env": "ALPHA_KEY",
+            },
             {"id": "beta", "model": "scripted-model", "base_url": beta},
         ],
         "config_dir": str(cfg),
@@ -99,6 +109,11 @@ def _spec(cfg: Path, runs: Path, alpha: str, beta: str, executor: str, address: 
         "executor": executor,
         "ray_address": address,
     }
+
+
+def _contains(root: Path, text: str) -> bool:
+    needle = text.encode()
+    return any(needle in p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _records(root: Path) -> dict[str, list[dict[str, Any]]]:
@@ -125,9 +140,11 @@ def main(work: Path) -> dict[str, Any]:
     import agentgym
 
     os.environ["AGENTGYM_CACHE"] = str(work / "driver-cache")
+    os.environ["ALPHA_KEY"] = KEY
+    temp_dir = Path(tempfile.mkdtemp(prefix="agr", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     cfg = write_config(work / "cfg", str(make_git_repo(work / "origin")))
     port = _free_port()
-    head = _start_cluster(port, work / "worker-cache")
+    head = _start_cluster(port, work / "worker-cache", temp_dir)
     facts: dict[str, Any] = {}
     try:
         with ScriptedServer(ScriptByTask(_slow(0.3))) as alpha, ScriptedServer(ScriptByTask(SCRIPTS)) as beta:
@@ -150,8 +167,13 @@ def main(work: Path) -> dict[str, Any]:
             facts["worker_snapshots"] = len(list((work / "worker-cache").rglob("snapshots/*")))
             manifest = json.loads((remote.root / "campaign.json").read_text())
             facts["manifest_status"] = manifest["status"]
+            facts["key_reached_endpoint"] = set(alpha.auth_headers) == {f"Bearer {KEY}"}
+            facts["key_in_campaign_folder"] = _contains(remote.root, KEY)
     finally:
         _stop_cluster(head)
+    facts["ray_log_files"] = sum(1 for p in temp_dir.rglob("*") if p.is_file())
+    facts["key_in_ray_files"] = _contains(temp_dir, KEY)
+    shutil.rmtree(temp_dir, ignore_errors=True)
     return facts
 
 

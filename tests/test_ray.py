@@ -65,6 +65,8 @@ def test_ray_campaign_matches_local_and_survives_a_killed_worker(tmp_path: Path)
     assert facts["statuses"] == {"alpha": "finished", "beta": "finished"} and facts["manifest_status"] == "finished"
     assert facts["peak_alpha_trials"] >= 2 and facts["alpha_peak_in_flight"] == 1  # the limit held over workers
     assert facts["worker_snapshots"] >= 1  # the workers fetched into their own cache
+    assert facts["key_reached_endpoint"] and not facts["key_in_campaign_folder"]
+    assert facts["ray_log_files"] > 0 and not facts["key_in_ray_files"]  # Ray logged no argument with the key
 
 
 def test_executor_ray_without_the_extra_is_one_line(tmp_path: Path) -> None:
