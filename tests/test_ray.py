@@ -91,3 +91,26 @@ def test_executor_ray_refuses_the_embedded_model(tmp_path: Path) -> None:
     proc = run_cli("run", "--executor", "ray", "--local-model", "0.5b", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "embedded model" in proc.stderr and "serve-local" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(not _ray_importable(), reason="ray is not installed")
+def test_executor_ray_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [
+        "--executor",
+        "ray",
+        "--ray-address",
+        f"127.0.0.1:{port}",
+        "--model",
+        "m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]
+    proc = run_cli("run", *args, "--runs-root", str(tmp_path / "runs"), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--ray-address 127.0.0.1:{port}: no Ray cluster answers there" in proc.stderr, proc.stderr
+    assert not (tmp_path / "runs").exists()  # refused before any folder is made

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from agentgym.specs.events import EventLog
 NAMESPACE = "agentgym"
 NEEDS_EXTRA = "--executor ray: needs the ray extra (pip install 'agentgym[ray]')"
 RERUNS = 1  # a trial whose worker died runs once more
+PROBE_SECONDS = 5.0
 logger = logging.getLogger(__name__)
 
 
@@ -64,11 +66,23 @@ def connect(address: str | None) -> None:
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
     if ray.is_initialized():
         return
+    _probe(target)
     try:
         ray.init(address=target, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:
         text = " ".join(str(exc).split())[:300]
         raise SpecError(f"--ray-address {target}: cannot join a Ray cluster ({type(exc).__name__}: {text})") from None
+
+
+def _probe(target: str) -> None:
+    """A HOST:PORT that does not answer is refused at once (ray.init would retry for minutes)."""
+    host, sep, port = target.rpartition(":")
+    if not sep or "://" in target or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        raise SpecError(f"--ray-address {target}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
 def _cause(exc: BaseException) -> str:
