@@ -114,3 +114,28 @@ def test_executor_ray_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"--ray-address 127.0.0.1:{port}: no Ray cluster answers there" in proc.stderr, proc.stderr
     assert not (tmp_path / "runs").exists()  # refused before any folder is made
+
+
+def test_rundir_writes_artifacts_brought_back_as_bytes(tmp_path: Path) -> None:
+    """What a Ray worker sends back: answer files as (bytes, size on the worker); scrubbed, a cut noted,
+    names other than the answer files ignored."""
+    from agentgym.results.rundir import RunDir
+    from agentgym.specs.result import Metrics, TaskInfo, TaskResult, Transcript
+
+    result = TaskResult(
+        task=TaskInfo(id="t1", repo="demo", difficulty="L1", limits={}, instruction="x", policy={}, content_hash="h"),
+        metrics=Metrics(
+            success=False, partial_score=0, score_0_100=0, commands_used=0, command_valid_rate=0,
+            safety_violations=0, hallucination_signals=0,
+        ),
+        output_checks=[],
+        transcript=Transcript(),
+    )  # fmt: skip
+    rundir = RunDir.create(tmp_path, "m", secrets=["sk-bytes-SECRET"])
+    artifacts = {"answer.json": (b'{"k": "sk-bytes-SECRET"}', 10_000), "../evil": (b"x", 1)}
+    rundir.record(result, None, [], artifacts=artifacts)
+    art = rundir.root / "artifacts" / "demo" / "t1"
+    assert "sk-bytes-SECRET" not in (art / "answer.json").read_text()
+    assert "10000 bytes" in (art / "answer.json.truncated.txt").read_text()
+    assert sorted(p.name for p in art.iterdir()) == ["answer.json", "answer.json.truncated.txt", "task_result.json"]
+    assert not (art.parent / "evil").exists()
