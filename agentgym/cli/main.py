@@ -48,6 +48,11 @@ class ProgressMode(StrEnum):
     quiet = "quiet"
 
 
+class ExecutorKind(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class SchemaKind(StrEnum):
     campaign = "campaign"
     task = "task"
@@ -228,6 +233,14 @@ def run(
             "lines; quiet: the final summary and errors only; auto: live if stderr is a terminal, else plain."
         ),
     ] = ProgressMode.auto,
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option(help="Where trials run: local (this process) or ray (Ray tasks on a cluster; agentgym[ray])."),
+    ] = ExecutorKind.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join with --executor ray [env RAY_ADDRESS; default: auto, a local cluster]."),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""

@@ -101,6 +101,11 @@ def prepare(spec: CampaignSpec, *, single_run: bool, hooks: Hooks) -> _Setup:
     replay = _replay_source(spec)
     model_agent = spec.agent == "model" and not spec.dry_run and replay is None
     remote = {m.display_id(): endpoint_settings(m) for m in spec.models} if model_agent else {}
+    if spec.executor == "ray":  # refused with one line (no ray, embedded model, --replay, no cluster)
+        from agentgym.runner.ray_executor import check_ray, connect
+
+        check_ray(remote, replay)
+        connect(spec.ray_address)
     warm = _warm_up(remote) if model_agent else None
     plan = load_plan(req, progress=hooks.progress)
     hooks.progress(
@@ -168,11 +173,17 @@ class _Builder:
             cfg["campaign"] = {"id": self.root.name, "model_entry": entry.display_id()}
         return cfg
 
-    def _run(self, name: str, entry: ModelEntry, ctx: Any, rundir: RunDir) -> ModelRun:
+    def _run(self, name: str, entry: ModelEntry, ctx: Any, rundir: RunDir, **job: Any) -> ModelRun:
         hooks = self.s.hooks
-        return ModelRun(
+        run = ModelRun(
             name, rundir, ctx, self.s.plan.trials, lambda r: hooks.on_trial(name, r), lambda t: hooks.on_begin(name, t)
         )
+        if self.s.spec.executor == "ray":  # what a Ray worker needs to rebuild this model's trials
+            from agentgym.runner.ray_job import model_job
+
+            kind = job.pop("kind", ctx.agent.name)
+            run.job = model_job(kind, ctx, self.s.spec.sandbox, repeat_limit=self.s.req.repeat_limit, **job)
+        return run
 
     def baseline(self, entry: ModelEntry) -> ModelRun:
         agent_name = "nop" if self.s.spec.dry_run else self.s.spec.agent
@@ -239,7 +250,8 @@ class _Builder:
             {**self._config(req, "model", public, entry), "cache_responses": self.s.spec.cache_responses}
         )
         ctx = trial_context(self.s.plan, req, agent, self.tracker, settings.model, keys, rundir)
-        return self._run(name, entry, ctx, rundir)
+        more = {"settings": settings, "prompts": self.s.plan.prompts, "secrets": keys}
+        return self._run(name, entry, ctx, rundir, kind="model", cache_responses=self.s.spec.cache_responses, **more)
 
     async def _client(self, settings: ModelSettings) -> Any:
         warm = self.s.warm
@@ -289,16 +301,21 @@ async def _campaign(s: _Setup) -> CampaignResult:
             todo = sum(pending(run, trials) for run, trials in zip(runs, planned, strict=True))
             s.hooks.progress(f"resume: {todo} trial(s) to run")
         max_sandboxes = spec.concurrency if s.single_run else (spec.max_sandboxes or default_max_sandboxes())
+        executor = _executor(spec, runs, builder, stack)
         try:
             _announce(s.hooks, runs, spec.models)
-            await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
+            await run_all(
+                runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency, executor=executor
+            )
             for n in range(s.retry_infra):
                 todo = sum(pending(run, trials, infra_only=True) for run, trials in zip(runs, planned, strict=True))
                 if not todo:
                     break
                 s.hooks.progress(f"retry-infra round {n + 1}: {todo} trial(s)")
                 _announce(s.hooks, runs, spec.models)
-                await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
+                await run_all(
+                    runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency, executor=executor
+                )
         except (asyncio.CancelledError, KeyboardInterrupt):
             if manifest is not None:
                 manifest.write("interrupted")
@@ -313,6 +330,17 @@ async def _campaign(s: _Setup) -> CampaignResult:
     if manifest is not None:
         manifest.write("aborted" if result.aborted else "finished", result.models)
     return result
+
+
+def _executor(spec: CampaignSpec, runs: list[ModelRun], builder: _Builder, stack: contextlib.AsyncExitStack) -> Any:
+    """None (trials here), or the Ray executor, closed with the campaign (runner/ray_executor.py)."""
+    if spec.executor != "ray":
+        return None
+    from agentgym.runner.ray_executor import RayExecutor
+
+    executor = RayExecutor(runs, builder.limits, builder.s.plan.repos)
+    stack.callback(executor.close)
+    return executor
 
 
 async def _ready(run: ModelRun) -> ModelRun:
