@@ -58,4 +58,12 @@ def view(
 
     if not runs_root.is_dir():
         raise SpecError(f"{runs_root}: not a folder")
-    serve(runs_root, port, announce=lambda url: (err.print(f"serving {for_console(url)} (Ctrl-C stops)"), print(url, flush=True)))
+    def announce(url: str) -> None:
+        err.print(f"serving {for_console(url)} (Ctrl-C stops)", highlight=False)
+        print(url, flush=True)
+
+    try:
+        serve(runs_root, port, announce=announce)
+    except OSError as exc:  # the port is taken, say
+        raise SpecError(f"--port {port}: cannot listen on 127.0.0.1: {exc.strerror or exc}") from None
+    err.print("stopped")

@@ -16,6 +16,9 @@
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, String(v));
     }
+    return put(e, ...kids);
+  }
+  function put(e, ...kids) {  // append nodes and text (as text nodes); arrays flattened, null skipped
     for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
@@ -93,7 +96,7 @@
     const specs = [scoreChart(), failureChart(), costChart()];
     for (const spec of specs) {
       const canvas = el("canvas", {});
-      box.append(el("div", { class: "chart" }, canvas));
+      put(box, el("div", { class: "chart" }, canvas));
       charts.push([canvas, spec]);
     }
     return out.concat(box);
@@ -112,7 +115,7 @@
       options: { maintainAspectRatio: false, animation: false, plugins: { title: { display: true, text: "Failure reasons (trials)" } }, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } } };
   }
   function costChart() {
-    const useCost = DATA.models.some((m) => m.cost_usd !== null);
+    const useCost = DATA.models.every((m) => m.cost_usd !== null);
     return { type: "scatter", data: { datasets: DATA.models.map((m, i) => ({ label: m.label, data: [{ x: useCost ? m.cost_usd : m.tokens_per_trial, y: m.mean_score.value }], pointRadius: 6 })) },
       options: { maintainAspectRatio: false, animation: false, plugins: { title: { display: true, text: useCost ? "Mean score vs cost (US$)" : "Mean score vs tokens per trial" } },
         scales: { y: { min: 0, max: 100, title: { display: true, text: "mean score" } }, x: { title: { display: true, text: useCost ? "cost (US$)" : "tokens per trial" } } } } };
@@ -131,7 +134,7 @@
       const flips = (list, title) => [el("h4", {}, `${title} (${list.length})`), list.length ? el("ul", {}, list.map((f) => el("li", { class: "flip", "data-task": f.task }, f.task, " — base: ",
         f.base.map((t) => trialLink(t, t.split("/").pop())), " · candidate: ", f.candidate.map((t) => trialLink(t, t.split("/").pop()))))) : el("p", { class: "muted" }, "none")];
       const part = (p, unit) => [num(fmt(p.difference) + unit), num(p.low === null ? "n/a" : `[${fmt(p.low)}, ${fmt(p.high)}]`), num(p.p_value === null ? "n/a" : p.p_value.toPrecision(3)), num(fmt(p.mde)), td(el("b", {}, p.verdict)), td(p.method)];
-      out.push(el("div", { class: "comparison" }, el("h3", {}, `${c.candidate} vs ${c.base} (base) — ${c.shared_tasks} shared task(s)`),
+      out.push(el("div", { class: "comparison" }, el("h3", {}, `${c.candidate} vs ${c.base.endsWith(" (base)") ? c.base : c.base + " (base)"} — ${c.shared_tasks} shared task(s)`),
         table(["Quantity", "Difference", "95% CI", "p", "MDE", "Verdict", "Method"], [
           el("tr", {}, td("score"), part(c.score, "")), el("tr", {}, td("success (points)"), part(c.success, ""))]),
         el("p", { class: "muted" }, `Correlation of per-task scores: ${c.correlation === null ? "n/a" : fmt(c.correlation)}. ${c.score.reason}.`),
@@ -194,36 +197,37 @@
   function transcriptView(t, id) {
     const box = el("div", {});
     const trial = DATA.trials[id] || {};
-    box.append(el("h2", {}, `Transcript: ${trial.label} · ${t.repo}/${t.task} · epoch ${t.epoch}`),
+    put(box, el("h2", {}, `Transcript: ${trial.label} · ${t.repo}/${t.task} · epoch ${t.epoch}`),
       el("p", {}, el("span", { class: t.success ? "ok" : "bad", id: "t-outcome" }, t.success ? "success" : "failed"), ` · score ${fmt(t.score)}`,
         t.failure_reason ? ` · failure: ${t.failure_reason}` : "", t.first_failing_check ? ` · first failing check: ${t.first_failing_check}` : "",
         ` · attempt ${t.attempt} · source: ${t.source === "events" ? "event file" : "per-task record"}`),
       t.error ? pre(t.error, "bad") : null, el("h3", {}, "Instruction"), pre(t.instruction));
-    box.append(el("p", { class: "muted" }, Object.entries(t.metrics).map(([k, v]) => `${k}: ${v}`).join(" · ")));
-    if (t.prompt.length) box.append(el("details", {}, el("summary", {}, `Prompt (${t.prompt.length} message(s))`), t.prompt.map((m) => [el("div", { class: "role" }, m.role), pre(m.content)])));
-    box.append(el("h3", {}, `Turns (${t.turns.length})`));
-    for (const turn of t.turns) box.append(turnView(turn));
-    for (const n of t.notes) box.append(el("p", { class: "safety" }, `${n.kind}: `, marked(n.text)));
-    box.append(el("h3", {}, "Final message"), t.final_message === null ? el("p", { class: "muted" }, "none") : pre(t.final_message, "final-message"));
-    box.append(el("h3", {}, "Checks"), table(["Key", "OK", "Expected", "Actual", "Weight", "Error"], t.checks.map((c) =>
+    put(box, el("p", { class: "muted" }, Object.entries(t.metrics).map(([k, v]) => `${k}: ${v}`).join(" · ")));
+    if (t.prompt.length) put(box, el("details", {}, el("summary", {}, `Prompt (${t.prompt.length} message(s))`), t.prompt.map((m) => [el("div", { class: "role" }, m.role), pre(m.content)])));
+    put(box, el("h3", {}, `Turns (${t.turns.length})`));
+    for (const turn of t.turns) put(box, turnView(turn));
+    for (const n of t.notes) put(box, el("p", { class: "safety" }, `${n.kind}: `, marked(n.text)));
+    put(box, el("h3", {}, "Final message"), t.final_message === null ? el("p", { class: "muted" }, "none") : pre(t.final_message, "final-message"));
+    put(box, el("h3", {}, "Checks"), table(["Key", "OK", "Expected", "Actual", "Weight", "Error"], t.checks.map((c) =>
       el("tr", {}, td(c.key), td(c.ok ? "yes" : "no", { class: c.ok ? "ok" : "bad" }), td(pre(c.expected)), td(pre(c.actual)), num(String(c.weight)), td(c.error || "")))));
-    if (t.safety.length) box.append(el("h3", {}, "Safety events"), el("ul", {}, t.safety.map((s) => el("li", { class: "safety" }, `${s.event}${s.penalized ? "" : " (not penalized)"}: `, marked(s.detail)))));
-    box.append(el("h3", {}, "Files the agent wrote"), t.artifacts.length ? t.artifacts.map((a) => [el("div", { class: "role" }, a.name), pre(a.text, "artifact")]) : el("p", { class: "muted" }, "none"));
+    if (t.safety.length) put(box, el("h3", {}, "Safety events"), el("ul", {}, t.safety.map((s) => el("li", { class: "safety" }, `${s.event}${s.penalized ? "" : " (not penalized)"}: `, marked(s.detail)))));
+    put(box, el("h3", {}, "Files the agent wrote"), t.artifacts.length ? t.artifacts.map((a) => [el("div", { class: "role" }, a.name), pre(a.text, "artifact")]) : el("p", { class: "muted" }, "none"));
     return box;
   }
   function turnView(turn) {
     const out = el("div", { class: "turn" }, el("h4", {}, turn.turn >= 0 ? `Turn ${turn.turn}` : "Before the first turn"));
-    for (const m of turn.harness_messages || []) out.append(el("div", { class: "role" }, `harness → model (${m.role})`), pre(m.content));
-    const tried = turn.attempts.filter((a) => a.error || a.status !== 200 || a.attempt > 0);
-    if (tried.length) out.append(el("div", { class: "role" }, `attempts (${turn.attempts.length})`), el("ul", {}, turn.attempts.map((a) =>
+    for (const m of turn.harness_messages || []) put(out, el("div", { class: "role" }, `harness → model (${m.role})`), pre(m.content));
+    const tried = turn.attempts.filter((a) => a.error || a.exception || (a.status !== null && a.status !== 200));
+    if (turn.attempts.length > 1) tried.push(...turn.attempts);
+    if (tried.length) put(out, el("div", { class: "role" }, `attempts (${turn.attempts.length})`), el("ul", {}, turn.attempts.map((a) =>
       el("li", {}, `#${a.attempt}: status ${a.status ?? "none"}${a.exception ? " " + a.exception : ""}${a.error ? " — " + a.error : ""}${a.wait_s ? `, waited ${fmt(a.wait_s)} s` : ""}`))));
-    if (turn.reasoning) out.append(el("details", {}, el("summary", {}, "reasoning"), pre(turn.reasoning)));
-    if (turn.content !== null && turn.content !== undefined && turn.content !== "") out.append(el("div", { class: "role" }, "assistant"), pre(turn.content, "assistant"));
-    if ((turn.format_errors || []).length) out.append(el("div", { class: "bad" }, "format errors: ", turn.format_errors.join("; ")));
-    for (const c of turn.tool_calls) out.append(el("div", { class: "tool" }, el("div", { class: "role" }, `tool call ${c.name}${turn.recovered_from_text ? " (recovered from text)" : ""}`), pre(c.arguments, "tool-args")));
-    for (const r of turn.results) out.append(el("div", { class: "tool" }, el("div", { class: "role" }, `tool output ${r.tool_name}: `, el("span", { class: r.ok ? "ok" : "bad" }, r.ok ? "ok" : "error"), r.error ? ` — ${r.error}` : ""),
+    if (turn.reasoning) put(out, el("details", {}, el("summary", {}, "reasoning"), pre(turn.reasoning)));
+    if (turn.content !== null && turn.content !== undefined && turn.content !== "") put(out, el("div", { class: "role" }, "assistant"), pre(turn.content, "assistant"));
+    if ((turn.format_errors || []).length) put(out, el("div", { class: "bad" }, "format errors: ", turn.format_errors.join("; ")));
+    for (const c of turn.tool_calls) put(out, el("div", { class: "tool" }, el("div", { class: "role" }, `tool call ${c.name}${turn.recovered_from_text ? " (recovered from text)" : ""}`), pre(c.arguments, "tool-args")));
+    for (const r of turn.results) put(out, el("div", { class: "tool" }, el("div", { class: "role" }, `tool output ${r.tool_name}: `, el("span", { class: r.ok ? "ok" : "bad" }, r.ok ? "ok" : "error"), r.error ? ` — ${r.error}` : ""),
       turn.tool_calls.length ? null : pre(r.input, "tool-args"), pre(r.output, "tool-output")));
-    for (const s of turn.safety) out.append(el("div", { class: "safety" }, `safety: ${s.event}${s.penalized ? "" : " (not penalized)"}: `, marked(s.detail)));
+    for (const s of turn.safety) put(out, el("div", { class: "safety" }, `safety: ${s.event}${s.penalized ? "" : " (not penalized)"}: `, marked(s.detail)));
     return out;
   }
   async function openTrial(id, scroll = true) {
