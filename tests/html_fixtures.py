@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
-from tests.conftest import run_cli
+from tests.conftest import make_git_repo, run_cli, write_config
 
 XSS = "<script>window.__xss=1</script>"
-IMG = "<img src=x onerror=\"window.__xss=2\">"
+IMG = '<img src=x onerror="window.__xss=2">'
 JS_LINK = "[click](javascript:window.__xss=3) javascript:window.__xss=3"
 HOSTILE = f"{XSS} {IMG} {JS_LINK} line\u2028sep\u2029para & </pre></textarea>"
 HOSTILE_NAME = "eval_artifacts/<img src=x onerror=window.__xss=4>.txt"
@@ -28,7 +28,10 @@ GOOD = {
         {"content": "Done: 5 entries."},
     ],
     "first non-empty line": [
-        {"tool": "write_file", "args": {"path": "eval_artifacts/answer.json", "content": '{"line": "  # Demo Project  "}'}},
+        {
+            "tool": "write_file",
+            "args": {"path": "eval_artifacts/answer.json", "content": '{"line": "  # Demo Project  "}'},
+        },
         {"content": "done"},
     ],
     "answer.md": [
@@ -49,6 +52,28 @@ HOSTILE_SCRIPTS = {
         {"content": HOSTILE},
     ],
 }
+
+
+def launch(playwright: Any) -> Any:
+    """Debian's chromium driven by Playwright (no browser download: executable_path)."""
+    return playwright.chromium.launch(executable_path=chromium_path())
+
+
+class PageLog:
+    """Console errors and warnings, page errors, dialogs and any request that is not file:/data: of a page."""
+
+    def __init__(self, page: Any, allowed_prefix: str = "file:") -> None:
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        page.on(
+            "console", lambda m: self.problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        page.on(
+            "request", lambda r: None if r.url.startswith((allowed_prefix, "data:")) else self.requests.append(r.url)
+        )
 
 
 def chromium_path() -> str:
@@ -77,8 +102,15 @@ def models_yaml(path: Path, alpha: str, beta: str) -> Path:
     return path
 
 
+def build_campaign(base: Path, epochs: int = 1) -> Path:
+    """A demo repo and config tree under base, and the campaign run over them; the campaign folder."""
+    repo = make_git_repo(base / "origin")
+    config = write_config(base / "cfg", str(repo))
+    return run_campaign(base, config, base / "runs", epochs)
+
+
 def run_campaign(tmp_path: Path, config: Path, runs: Path, epochs: int = 1) -> Path:
-    """Run the campaign through the real CLI; return the campaign folder."""
+    """Run the campaign through the real CLI (its own cache under tmp_path); return the campaign folder."""
     with (
         ScriptedServer(ScriptByTask(GOOD)) as one,
         ScriptedServer(ScriptByTask(HOSTILE_SCRIPTS), model="m2") as two,
@@ -87,6 +119,7 @@ def run_campaign(tmp_path: Path, config: Path, runs: Path, epochs: int = 1) -> P
         proc = run_cli(
             "run", "--config-dir", str(config), "--models", str(models), "--runs-root", str(runs),
             "--epochs", str(epochs), "--concurrency", "2", cwd=tmp_path,
+            env={"AGENTGYM_CACHE": str(tmp_path / "cache")},
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])

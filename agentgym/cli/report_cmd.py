@@ -58,6 +58,7 @@ def view(
 
     if not runs_root.is_dir():
         raise SpecError(f"{runs_root}: not a folder")
+
     def announce(url: str) -> None:
         err.print(f"serving {for_console(url)} (Ctrl-C stops)", highlight=False)
         print(url, flush=True)

@@ -40,7 +40,9 @@ def to_task_result(raw: dict[str, Any], model_id: str = "") -> TaskResult | None
     data["task"] = _known(raw.get("task"), TaskInfo, TASK_DEFAULTS)
     data["metrics"] = _known(raw.get("metrics"), Metrics, METRIC_DEFAULTS)
     checks = raw.get("output_checks")
-    data["output_checks"] = [_known(c, OutputCheck) for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+    data["output_checks"] = (
+        [_known(c, OutputCheck) for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+    )
     transcript = _known(raw.get("transcript"), Transcript)
     data["transcript"] = transcript
     data.setdefault("model_id", model_id)

@@ -18,9 +18,7 @@ MAX_DEPTH = 12
 MAX_ITEMS = 100_000  # list items / dict keys kept per container
 TOTAL_CAP = 48 * 2**20  # bytes of all trial views in one page; further trials are listed without a transcript
 
-_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
+_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def bound(value: Any, cap: int = STRING_CAP, depth: int = 0) -> Any:

@@ -39,9 +39,7 @@ def build_from_runs(
     if base_runs is None:
         return report_data(cols, title=title, embed_transcripts=embed_transcripts)
     base = mark_base(columns_of(base_runs, run_ids))
-    return report_data(
-        base + cols, title=title, pairs=compare_pairs(base, cols), embed_transcripts=embed_transcripts
-    )
+    return report_data(base + cols, title=title, pairs=compare_pairs(base, cols), embed_transcripts=embed_transcripts)
 
 
 def build_report(target: Path, compare: Path | None = None) -> dict[str, Any]:

@@ -131,8 +131,11 @@ def _model_row(col: Column, s: ModelSummary) -> dict[str, Any]:
         "tool_quality": s.tool_quality.model_dump(),
         "failure_reasons": s.failure_reasons,
         "per_repo": {
-            repo: {"mean_score": _estimate(g.mean_score), "success_rate": _estimate(g.success_rate, 100.0),
-                   "tasks": g.tasks}  # fmt: skip
+            repo: {
+                "mean_score": _estimate(g.mean_score),
+                "success_rate": _estimate(g.success_rate, 100.0),
+                "tasks": g.tasks,
+            }
             for repo, g in s.per_repo.items()
         },
     }
@@ -168,8 +171,13 @@ def _grid(cols: list[Column]) -> tuple[list[dict[str, Any]], dict[str, dict[str,
             }  # fmt: skip
             row = tasks.setdefault(
                 (r.task.repo, r.task.id),
-                {"key": f"{r.task.repo}/{r.task.id}", "repo": r.task.repo, "task": r.task.id,
-                 "difficulty": r.task.difficulty, "cells": {}},  # fmt: skip
+                {
+                    "key": f"{r.task.repo}/{r.task.id}",
+                    "repo": r.task.repo,
+                    "task": r.task.id,
+                    "difficulty": r.task.difficulty,
+                    "cells": {},
+                },
             )
             cell = row["cells"].setdefault(col.label, {"trials": [], "scores": [], "successes": 0, "reasons": []})
             cell["trials"].append(tid)

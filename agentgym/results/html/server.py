@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,7 +60,9 @@ def _record_files(run: Path) -> list[os.DirEntry[str]]:
     for repo in _subdirs(run / "results"):
         try:
             with os.scandir(repo) as it:
-                out += [e for e in it if e.name.endswith(".json") and e.name != "index.json" and not e.name.startswith(".")]
+                out += [
+                    e for e in it if e.name.endswith(".json") and e.name != "index.json" and not e.name.startswith(".")
+                ]
         except OSError:
             continue
     return out
@@ -157,7 +160,11 @@ class Viewer:
         run = read_run(entry.path)
         for raw in run.records:
             result = to_task_result(raw, run.model_id)
-            if result and result.task.repo == q.get("repo") and trial_stem(result.task.id, result.epoch) == q.get("stem"):
+            if (
+                result
+                and result.task.repo == q.get("repo")
+                and trial_stem(result.task.id, result.epoch) == q.get("stem")
+            ):
                 return trial_view(entry.path, result)
         raise NotFound(q.get("stem"))
 
@@ -214,9 +221,15 @@ def make_server(root: Path, port: int) -> ThreadingHTTPServer:
     return server
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(root: Path, port: int, announce: Callable[[str], object] = print) -> None:
     """Serve until Ctrl-C (or SIGTERM via KeyboardInterrupt), then close the socket and return."""
     server = make_server(root, port)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`… &`)
+    signal.signal(signal.SIGTERM, _interrupt)
     announce(f"http://127.0.0.1:{server.server_address[1]}/")
     try:
         server.serve_forever(poll_interval=0.2)

@@ -41,9 +41,18 @@ def _header(result: TaskResult) -> dict[str, Any]:
         "finished_at": result.finished_at,
         "metrics": {
             k: getattr(m, k)
-            for k in ("commands_used", "command_valid_rate", "safety_violations", "hallucination_signals",
-                      "format_errors", "model_calls", "prompt_tokens", "completion_tokens", "model_retries",
-                      "wall_time_s")  # fmt: skip
+            for k in (
+                "commands_used",
+                "command_valid_rate",
+                "safety_violations",
+                "hallucination_signals",
+                "format_errors",
+                "model_calls",
+                "prompt_tokens",
+                "completion_tokens",
+                "model_retries",
+                "wall_time_s",
+            )
         },
     }
 
@@ -109,7 +118,9 @@ class _Turns:
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             self.calls[str(call.get("id"))] = _args(function.get("arguments"))
-            calls.append({"id": call.get("id"), "name": function.get("name"), "arguments": _args(function.get("arguments"))})
+            calls.append(
+                {"id": call.get("id"), "name": function.get("name"), "arguments": _args(function.get("arguments"))}
+            )
         turn.update(
             content=message.get("content"),
             reasoning=message.get("reasoning_content"),
@@ -187,8 +198,15 @@ def _from_record(result: TaskResult) -> _Turns:
     for i, call in enumerate(result.transcript.tool_calls):
         turn = _new_turn(i)
         turn["results"].append(
-            {"call_id": call.call_id, "tool_name": call.tool_name, "ok": call.ok, "error": call.error,
-             "duration_ms": call.duration_ms, "input": call.tool_input, "output": call.tool_output}  # fmt: skip
+            {
+                "call_id": call.call_id,
+                "tool_name": call.tool_name,
+                "ok": call.ok,
+                "error": call.error,
+                "duration_ms": call.duration_ms,
+                "input": call.tool_input,
+                "output": call.tool_output,
+            }
         )
         turns.turns.append(turn)
     if turns.turns or result.transcript.safety_events:
@@ -227,7 +245,9 @@ def trial_view(run: Path, result: TaskResult) -> dict[str, Any]:
     view = {
         **_header(result),
         "checks": _checks(result),
-        "safety": [{"event": s.type, "detail": s.detail, "penalized": s.penalized} for s in result.transcript.safety_events],
+        "safety": [
+            {"event": s.type, "detail": s.detail, "penalized": s.penalized} for s in result.transcript.safety_events
+        ],
         "prompt": turns.prompt,
         "turns": turns.turns,
         "notes": turns.notes,
