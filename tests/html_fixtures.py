@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,13 @@ class PageLog:
         page.on(
             "request", lambda r: None if r.url.startswith((allowed_prefix, "data:")) else self.requests.append(r.url)
         )
+
+
+def expect_text(locator: Any, text: str | re.Pattern[str], timeout: float = 15_000) -> None:
+    """Wait until the locator contains text (polled by Playwright: no string eval, which the page's CSP forbids)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_contain_text(text, timeout=timeout)
 
 
 def chromium_path() -> str:

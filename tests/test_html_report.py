@@ -21,7 +21,16 @@ from agentgym.results.html.data import columns_of, transcripts
 from agentgym.results.lenient import to_task_result
 from agentgym.results.runsets import find_runs
 from tests.conftest import run_cli
-from tests.html_fixtures import HOSTILE, PageLog, artifacts_dir, build_campaign, launch, model_runs, summary
+from tests.html_fixtures import (
+    HOSTILE,
+    PageLog,
+    artifacts_dir,
+    build_campaign,
+    expect_text,
+    launch,
+    model_runs,
+    summary,
+)
 
 SCRIPT = re.compile(r"<script>(.*?)</script>\n", re.DOTALL)
 
@@ -100,7 +109,7 @@ def test_grid_filters_sorts_and_opens_transcripts(browser: Any, report_file: Pat
     assert "alpha · demo/demo_task_002" in panel.locator("h2").inner_text()
     assert page.locator("#t-outcome").inner_text() == "success"
     page.click("#grid tr[data-task='demo/demo_task_001'] td[data-model='beta'] a")
-    page.wait_for_function("document.querySelector('#transcript h2').textContent.includes('beta')")
+    expect_text(page.locator("#transcript h2"), "beta")
     text = panel.inner_text()
     assert "wrong_answer" in text and "tool call run_command" in text and "Turns (4)" in text
     checks = panel.locator("table tr").nth(1).inner_text()
@@ -117,11 +126,11 @@ def test_hostile_transcript_runs_no_script_and_shows_text(browser: Any, report_f
     page, log = _open(browser, report_file.as_uri())
     for task in ("demo/demo_task_001", "demo/demo_task_003"):
         page.click(f"#grid tr[data-task='{task}'] td[data-model='beta'] a")
-        page.wait_for_function(f"document.querySelector('#transcript h2').textContent.includes('{task}')")
+        expect_text(page.locator("#transcript h2"), task)
         final = page.locator("#transcript pre.final-message").evaluate("e => e.textContent")
         assert final == HOSTILE  # literally, U+2028/9 included
     page.click("#grid tr[data-task='demo/demo_task_001'] td[data-model='beta'] a")
-    page.wait_for_function("document.querySelector('#transcript h2').textContent.includes('task_001')")
+    expect_text(page.locator("#transcript h2"), "task_001")
     outputs = page.locator("#transcript pre.tool-output").evaluate_all("es => es.map(e => e.textContent).join()")
     assert "<script>window.__xss=1</script>" in outputs and "<img src=x onerror=window.__xss=4>.txt" in outputs
     assert page.evaluate("window.__xss") is None
@@ -146,10 +155,10 @@ def test_compare_lists_flipped_tasks_linked_to_both_transcripts(browser: Any, ca
     flip = section.locator("li.flip[data-task='demo/demo_task_001']")
     assert flip.count() == 1
     flip.locator("a").nth(0).click()  # the base's transcript
-    page.wait_for_function("document.querySelector('#transcript h2').textContent.includes('alpha (base)')")
+    expect_text(page.locator("#transcript h2"), "alpha (base)")
     assert page.locator("#t-outcome").inner_text() == "success"
     flip.locator("a").nth(1).click()
-    page.wait_for_function("document.querySelector('#transcript h2').textContent.includes('Transcript: beta')")
+    expect_text(page.locator("#transcript h2"), "Transcript: beta")
     assert page.locator("#t-outcome").inner_text() == "failed"
     assert log.problems == []
     page.close()

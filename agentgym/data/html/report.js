@@ -169,7 +169,7 @@
     return rows.map((row) => el("tr", { "data-task": row.key, class: "grid-row" }, td(row.key), td(row.difficulty || ""),
       DATA.columns.map((label) => {
         const c = row.cells[label];
-        if (!c) return td("—");
+        if (!c) return td("—", { class: "cell-none", "data-model": label });
         const links = c.trials.length === 1 ? [trialLink(c.trials[0], fmt(c.score))]
           : [fmt(c.score), " ", c.trials.map((t, i) => [trialLink(t, "e" + i), " "])];
         return td([links, c.reasons.length ? el("div", { class: "muted" }, [...new Set(c.reasons)].join(", ")) : null], { class: "cell-" + cellStatus(c), "data-model": label });
