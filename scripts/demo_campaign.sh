@@ -40,7 +40,7 @@ YAML
 ARGS=(--config "$WORK/campaign.yaml" --models "$WORK/models.yaml")
 
 echo "== campaign $CID: 3 models x $LIMIT task(s) x 2 epochs; kill -9 once the embedded model has finished a trial"
-"$AG" run "${ARGS[@]}" >/dev/null 2>"$WORK/first.log" &
+"$AG" run "${ARGS[@]}" --progress plain >/dev/null 2>"$WORK/first.log" &
 run=$!
 until ls "$RUNS/$CID"/embedded-*/results/mmengine/mmengine_*.json >/dev/null 2>&1; do
   if ! kill -0 "$run" 2>/dev/null; then cat "$WORK/first.log" >&2; echo "the campaign ended before the kill" >&2; exit 1; fi
@@ -49,7 +49,7 @@ done
 kill -9 "$run"; wait "$run" 2>/dev/null || true
 echo "== killed (kill -9); trials on disk: $(ls "$RUNS/$CID"/*/results/mmengine/mmengine_*.json | wc -l) of $((3 * LIMIT * 2))"
 echo "== agentgym run --resume $RUNS/$CID"
-"$AG" run --resume "$RUNS/$CID" >/dev/null
+"$AG" run --resume "$RUNS/$CID" --progress plain >/dev/null
 .venv/bin/python - "$RUNS/$CID" <<'PY'
 # Read the campaign as the original leaderboard reads a runs root (FORMATS.md): every
 # <model_id>-<timestamp>/results/<repo>/*.json except index.json; the model id is the folder name up to its last '-'.

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Set up AgentGym on a fresh Debian/Ubuntu machine: system packages (bubblewrap, git) and a virtualenv in .venv
-# with the package, its test tools and the embedded-model server. Safe to run again (everything is cached).
+# with the package, its test tools, the embedded-model server and Ray (--executor ray). Safe to run again (everything is cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# ip and unshare: the Ray test runs its cluster in a loopback-only network namespace (tests/test_ray.py)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 # libseccomp builds the sandbox's seccomp filter (through the pyseccomp binding)
 { /sbin/ldconfig -p || ldconfig -p; } 2>/dev/null | grep 'libseccomp\.so\.2' >/dev/null || need_apt+=(libseccomp2)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -24,6 +27,6 @@ fi
 # llama.cpp is compiled once (about 5 minutes on 2 cores) and pip caches the wheel afterwards.
 # GGML_NATIVE=OFF: a -march=native build crashes on CPUs that advertise AMX; AVX2/FMA/F16C are portable enough.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
-.venv/bin/python -m pip install -q -e ".[dev,local]" 2>&1 | grep -v "^\[notice\]" || true
-.venv/bin/python -c "import agentgym, openai, llama_cpp" || { echo "setup: installation failed" >&2; exit 1; }
+.venv/bin/python -m pip install -q -e ".[dev,local,ray]" 2>&1 | grep -v "^\[notice\]" || true
+.venv/bin/python -c "import agentgym, openai, llama_cpp, ray" || { echo "setup: installation failed" >&2; exit 1; }
 echo "setup: ready (.venv/bin/agentgym)"

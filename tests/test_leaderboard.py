@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from math import sqrt
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ def test_leaderboard_reproduces_hand_computed_numbers(tmp_path: Path) -> None:
     assert data["models"][1]["skipped_files"] == 1  # the broken file is counted, not fatal
     assert data["models"][0]["per_repo"]["r1"]["avg_score"] == 70.0
     assert "| `alpha` | 76.67 |" in done.stdout
+    z, n, phat = 1.959963984540054, 3, 2 / 3  # Wilson by hand for alpha's 2 of 3
+    centre, half = (
+        (phat + z * z / (2 * n)) / (1 + z * z / n),
+        z / (1 + z * z / n) * sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)),
+    )
+    intervals = (out / "leaderboard-intervals.md").read_text()
+    assert "| `alpha` | 3 | 3 | 76.67 [" in intervals
+    assert f"| 66.67 [{(centre - half) * 100:.2f}, {(centre + half) * 100:.2f}] |" in intervals
+    assert "| `beta` |" in intervals and intervals.count("`alpha`") == 2  # beta's row: not separable from alpha
+    stats = data["statistics"]["alpha"]
+    assert stats["overall"]["success_rate"]["interval"]["method"] == "wilson"
+    assert stats["not_separable_from"] == ["beta"]
 
 
 def test_leaderboard_reads_a_campaign_folder_and_pools_epochs(tmp_path: Path) -> None:

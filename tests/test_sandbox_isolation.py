@@ -213,7 +213,12 @@ def test_trial_cgroup_is_removed_with_the_trial(sbx: SandboxEnv) -> None:
     assert isinstance(layout, cgroup.Layout)
 
     def ours() -> list[Path]:
-        return [e for p in set(layout.parents.values()) for e in p.iterdir() if e.name.startswith(f"{os.getpid()}-")]
+        return [
+            e
+            for p in set(layout.parents.values())
+            for e in p.iterdir()
+            if e.name.startswith(cgroup.owned_name(f"{os.getpid()}-"))
+        ]
 
     async def script(sandbox: Sandbox) -> None:
         groups = ours()
@@ -227,21 +232,44 @@ def test_trial_cgroup_is_removed_with_the_trial(sbx: SandboxEnv) -> None:
 
 @needs_cgroup
 def test_cgroups_of_dead_harnesses_are_swept() -> None:
+    """Only owners of this pid namespace can be proved dead: a dead pid of ours is swept; the same pid recorded
+    from another pid namespace (a Ray worker, a container), or with no namespace, is left alone."""
     layout = cgroup.support()
     assert isinstance(layout, cgroup.Layout)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = [p / f"{dead.pid}-{uuid.uuid4().hex[:12]}" for p in set(layout.parents.values())]
-    live = [p / f"{os.getpid()}-{uuid.uuid4().hex[:12]}" for p in set(layout.parents.values())]
-    for path in stale + live:
+    parents = set(layout.parents.values())
+    stale = [p / cgroup.owned_name(f"{dead.pid}-{uuid.uuid4().hex[:12]}") for p in parents]
+    live = [p / cgroup.owned_name(f"{os.getpid()}-{uuid.uuid4().hex[:12]}") for p in parents]
+    elsewhere = [p / f"ns1-{dead.pid}-{uuid.uuid4().hex[:12]}" for p in parents]  # another pid namespace
+    unmarked = [p / f"{dead.pid}-{uuid.uuid4().hex[:12]}" for p in parents]
+    for path in stale + live + elsewhere + unmarked:
         path.mkdir()
     try:
         assert cgroup.sweep_stale() >= len(stale)
-        assert not any(p.exists() for p in stale) and all(p.exists() for p in live)
+        assert not any(p.exists() for p in stale)
+        assert all(p.exists() for p in live + elsewhere + unmarked)
     finally:
-        for path in stale + live:
+        for path in stale + live + elsewhere + unmarked:
             if path.exists():
                 path.rmdir()
+
+
+def test_owner_provably_dead_only_in_its_own_pid_namespace() -> None:
+    here = cgroup.pid_namespace()
+    assert here.isdigit()
+    gone = {4242}
+
+    def alive(pid: int) -> bool:
+        return pid not in gone
+
+    assert cgroup.owned_name("4242-abc") == f"ns{here}-4242-abc"
+    assert cgroup.provably_dead(f"ns{here}-4242-abc", alive)
+    assert not cgroup.provably_dead(f"ns{here}-4243-abc", alive)  # alive
+    assert not cgroup.provably_dead(f"ns{int(here) + 1}-4242-abc", alive)  # recorded in another namespace
+    assert not cgroup.provably_dead("4242-abc", alive)  # no namespace recorded: cannot tell
+    assert not cgroup.provably_dead(f"ns{here}-{os.getpid()}-abc", lambda _p: False)  # never our own
+    assert not cgroup.provably_dead(f"ns{here}-x-abc", alive)
 
 
 # ---- the executor and signals ------------------------------------------------------------------------

@@ -67,3 +67,28 @@ def test_campaign_writer_refuses_bad_inputs_in_one_line(tmp_path: Path, env: dic
     done = _campaign(tmp_path, **env)
     assert done.returncode == 2 and done.stderr.startswith(f"error: {cause}")
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "campaign.yaml").exists()
+
+
+def test_regression_gate_script_compares_each_model_with_its_last_published_results(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.test_compare import _run
+
+    old = tmp_path / "old"
+    _run(old, "m1-20261101T000000Z", [100.0] * 20)
+    assert run_cli("publish", str(old), "--out-root", str(tmp_path / "results"), cwd=tmp_path).returncode == 0
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+    def gate(campaign: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", ROOT / "scripts" / "ci_gate.sh", campaign, tmp_path / "results"],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    same = tmp_path / "same"
+    _run(same, "m1-20261202T000000Z", [100.0] * 20)
+    _run(same, "m9-20261202T000000Z", [0.0] * 20)  # never published: nothing to compare
+    done = gate(same)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "m9: no published results yet" in done.stdout and "verdict: no detectable change" in done.stdout
+    worse = tmp_path / "worse"
+    _run(worse, "m1-20261202T000000Z", [0.0] * 10 + [100.0] * 10)
+    done = gate(worse)
+    assert done.returncode == 1 and "verdict: regression" in done.stdout

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from agentgym.cli.options import ConfigDir
 from agentgym.cli.report_cmd import report, view
-from agentgym.cli.results_cmd import leaderboard, publish
+from agentgym.cli.results_cmd import compare, leaderboard, publish
 from agentgym.cli.serve_cmd import serve_local, serve_scripted
 from agentgym.errors import AgentGymError
 from agentgym.textsafe import for_console
@@ -40,6 +40,18 @@ class AgentKind(StrEnum):
 class SandboxKind(StrEnum):
     bwrap = "bwrap"
     local = "local"
+
+
+class ProgressMode(StrEnum):
+    auto = "auto"
+    live = "live"
+    plain = "plain"
+    quiet = "quiet"
+
+
+class ExecutorKind(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 class SchemaKind(StrEnum):
@@ -215,6 +227,21 @@ def run(
     retry_infra: Annotated[
         int, typer.Option(help="Rerun infra-failed trials at the end of the campaign, up to N rounds.", min=0)
     ] = 0,
+    progress: Annotated[
+        ProgressMode,
+        typer.Option(
+            help="live: a table per model refreshed in place; plain: one line per trial and periodic status "
+            "lines; quiet: the final summary and errors only; auto: live if stderr is a terminal, else plain."
+        ),
+    ] = ProgressMode.auto,
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option(help="Where trials run: local (this process) or ray (Ray tasks on a cluster; agentgym[ray])."),
+    ] = ExecutorKind.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join with --executor ray [env RAY_ADDRESS; default: auto, a local cluster]."),
+    ] = None,
 ) -> None:
     """Run an evaluation and write a run folder (results/, transcripts/, artifacts/); with --models or
     --config, a campaign folder with one run folder per model."""
@@ -336,6 +363,7 @@ def doctor() -> None:
 
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)
+app.command("compare")(compare)
 app.command("report")(report)
 app.command("view")(view)
 app.command("serve-local")(serve_local)

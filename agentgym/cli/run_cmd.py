@@ -13,10 +13,10 @@ from typing import Any
 
 from rich.console import Console
 
+from agentgym.cli.live import make_display
 from agentgym.errors import ModelError, SpecError
 from agentgym.runner.campaign import CampaignResult, ModelResult, evaluate
 from agentgym.runner.interrupt import Interrupted
-from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox.base import Limits
 from agentgym.scrub import install_console_logging, scrub
 from agentgym.specs.campaign import CampaignSpec, build_spec, campaign_fields
@@ -28,7 +28,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM exits 143 (128 + signal numbe
 CAMPAIGN_FLAGS = (
     "task_set", "tasks", "limit", "runs_root", "config_dir", "dry_run", "scoring_profile", "epochs", "concurrency",
     "max_sandboxes", "prompt_profile", "prompt_file", "tool_output_bytes", "command_policy", "command_budget",
-    "repeat_limit", "repos", "agent", "sandbox", "sandbox_limit", "cache_responses", "replay",
+    "repeat_limit", "repos", "agent", "sandbox", "sandbox_limit", "cache_responses", "replay", "executor",
+    "ray_address",
 )  # fmt: skip
 ENTRY_FLAGS = ("temperature", "max_output_tokens", "include_reasoning_content", "request_timeout", "api_key_env")
 SINGLE_FLAGS = ("model", "base_url", "api_key", "local_model")  # one model: not with --models / --config
@@ -99,21 +100,6 @@ def spec_from_cli(params: dict[str, Any], given: set[str]) -> tuple[CampaignSpec
     return build_spec(source, fields), notes, False
 
 
-def _printer(single: bool) -> Any:
-    def show(model: str, record: TrialRecord) -> None:
-        r = record.result
-        mark = "[green]✓[/]" if r.metrics.success else "[red]✗[/]"
-        reason = f" ({for_console(r.failure_reason)})" if r.failure_reason else ""
-        who = "" if single else f"{for_console(model)}: "
-        console.print(
-            f"  {mark} {who}{for_console(r.task.repo)}/{for_console(r.task.id)} e{r.epoch}: score "
-            f"{r.metrics.score_0_100:.1f}, {len(r.transcript.tool_calls)} tool call(s), "
-            f"{r.metrics.commands_used} command(s){reason}"
-        )
-
-    return show
-
-
 def _patience() -> None:
     console.print("[yellow]cleaning up the open sandboxes, then exiting[/]")
 
@@ -129,7 +115,8 @@ def _summary(result: CampaignResult, single: bool) -> int:
         cost = f", cost ${m.cost_usd:.4f}" if m.cost_usd is not None else ""
         console.print(
             f"[bold]{who}{m.succeeded}/{len(m.records)} succeeded, average score {m.average_score:.2f}[/]{cost}"
-            f"  report: {for_console(where)}"
+            f"  report: {for_console(where)}",
+            soft_wrap=True,  # one line per model, a path never broken
         )
     if not single:
         console.print(f"campaign folder: {for_console(result.root)}")
@@ -156,7 +143,7 @@ def run_command(params: dict[str, Any], given: set[str]) -> int:
     try:
         resume = params.get("resume")
         if resume is not None:
-            extra = sorted(f"--{k.replace('_', '-')}" for k in given if k not in ("resume", "retry_infra"))
+            extra = sorted(f"--{k.replace('_', '-')}" for k in given if k not in ("resume", "retry_infra", "progress"))
             if extra:
                 raise SpecError(f"{extra[0]}: cannot be combined with --resume (the campaign's spec is reused)")
             spec, notes, single, runs_root = None, [], False, Path(resume).parent
@@ -165,16 +152,17 @@ def run_command(params: dict[str, Any], given: set[str]) -> int:
             runs_root = spec.runs_root
         for note in notes:
             console.print(f"note: {for_console(note)}", highlight=False)
-        result = evaluate(
-            spec,
-            single_run=single,
-            progress=lambda m: console.print(f"[dim]{for_console(m)}[/]"),
-            on_trial=_printer(single),
-            handle_signals=True,
-            on_repeat_signal=_patience,
-            resume=resume,
-            retry_infra=params.get("retry_infra") or 0,
-        )
+        display = make_display(str(getattr(params.get("progress"), "value", "auto")), console, single=single)
+        with display:  # a live table stops (cursor shown again) before anything below prints
+            result = evaluate(
+                spec,
+                single_run=single,
+                hooks=display.hooks(),
+                handle_signals=True,
+                on_repeat_signal=_patience,
+                resume=resume,
+                retry_infra=params.get("retry_infra") or 0,
+            )
     except (KeyboardInterrupt, Interrupted) as exc:  # trials cancelled; sandboxes and servers are cleaned up
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
         console.print(f"[bold red]interrupted[/] ({name}): finished tasks are kept under {for_console(runs_root)}")

@@ -52,6 +52,14 @@ def _copy_artifact(workspace_root: Path, name: str, art: Path, clean: Callable[[
         (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
 
 
+def _write_artifact(art: Path, name: str, data: bytes, size: int, clean: Callable[[bytes], bytes]) -> None:
+    """An answer file read elsewhere (a Ray worker) and brought back as bytes: `size` is the file's own size."""
+    write_atomic(art / name, clean(data))
+    if size > len(data):
+        note = f"{name} was {size} bytes; only the first {len(data)} were copied.\n"
+        (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
+
+
 def load_records(root: Path) -> list[TaskResult]:
     """The per-task JSON records of a run folder that parse (a missing or broken one is simply not there)."""
     found: list[TaskResult] = []
@@ -126,8 +134,17 @@ class RunDir:
             self.root / "transcripts" / repo / f"{trial_stem(task_id, epoch)}.events.jsonl", self._scrub
         )
 
-    def record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
-        """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report."""
+    def record(
+        self,
+        result: TaskResult,
+        workspace_root: Path | None,
+        events: list[dict[str, Any]],
+        *,
+        artifacts: dict[str, tuple[bytes, int]] | None = None,
+    ) -> None:
+        """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report.
+        `artifacts`: answer files as (bytes, original size) by name, for a trial run without a host workspace
+        here (runner/ray_job.py); otherwise they are copied from `workspace_root`."""
         repo, stem = result.task.repo, trial_name(result)
         same = (repo, result.task.id, result.epoch)
         self.results = [r for r in self.results if (r.task.repo, r.task.id, r.epoch) != same] + [result]
@@ -151,6 +168,9 @@ class RunDir:
         if workspace_root is not None:
             for name in ARTIFACT_FILES:
                 _copy_artifact(workspace_root, name, art, self._scrub_bytes)
+        for name, (content, size) in (artifacts or {}).items():
+            if name in ARTIFACT_FILES:
+                _write_artifact(art, name, content, size, self._scrub_bytes)
         self._json(
             art / "task_result.json",
             {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import SpecError
+from agentgym.specs.result import TaskResult
 
 STAMP = re.compile(r"^(?P<model>.+)-\d{8}T\d{6}Z(?:-\d+)?$")
 BARE_STAMP = re.compile(r"^\d{8}T\d{6}Z$")
@@ -131,4 +132,36 @@ def find_runs(paths: list[Path]) -> list[RunFolder]:
     return list(found.values())
 
 
-__all__ = ["RunFolder", "find_runs", "is_run_folder", "model_id_of", "read_published", "read_run"]
+TASK_DEFAULTS: dict[str, Any] = {"difficulty": "", "limits": {}, "instruction": "", "policy": {}, "content_hash": ""}
+METRIC_DEFAULTS: dict[str, Any] = {"partial_score": 0.0, "score_0_100": 0.0, "commands_used": 0,
+                                   "command_valid_rate": 0.0, "safety_violations": 0, "hallucination_signals": 0}  # fmt: skip
+
+
+def as_result(record: dict[str, Any]) -> TaskResult | None:
+    """A record as a TaskResult, the fields an original (v1) record lacks filled with neutral defaults;
+    None when it still does not validate."""
+    data = {"output_checks": [], "transcript": {}, **record}
+    data["task"] = {**TASK_DEFAULTS, **(record.get("task") or {})}
+    data["metrics"] = {"success": False, **METRIC_DEFAULTS, **(record.get("metrics") or {})}
+    try:
+        return TaskResult.model_validate(data)
+    except ValueError:
+        return None
+
+
+def as_results(run: RunFolder) -> tuple[list[TaskResult], int]:
+    """The run's records as TaskResults, and how many could not be read as one."""
+    found = [as_result(r) for r in run.records]
+    return [r for r in found if r is not None], sum(1 for r in found if r is None)
+
+
+__all__ = [
+    "RunFolder",
+    "as_result",
+    "as_results",
+    "find_runs",
+    "is_run_folder",
+    "model_id_of",
+    "read_published",
+    "read_run",
+]

@@ -30,7 +30,7 @@ from agentgym.runner.resume import ResumeState, check_tasks, check_unchanged, lo
 from agentgym.runner.run import Plan, RunRequest, load_plan, new_run_id, run_config, trial_context
 from agentgym.runner.scheduler import EndpointLimits, LimitedClient, ModelRun, default_max_sandboxes, run_all
 from agentgym.runner.settings import endpoint_settings, make_client, run_request, secrets_of
-from agentgym.runner.trial import TrialRecord
+from agentgym.runner.trial import TrialPlan, TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.scrub import register
 from agentgym.specs.campaign import CampaignSpec, ModelEntry, load_campaign
@@ -48,8 +48,15 @@ def _no_trial(_model: str, _record: TrialRecord) -> None:
 
 @dataclass
 class Hooks:
+    """Callbacks of a campaign, all called on its event loop's thread. `on_start(model, total, entry)`: the
+    trials about to run for a model (on resume only the pending ones; called again, adding to the total, for
+    each --retry-infra round); `on_begin(model, trial)`: a trial got its sandbox slot (in flight);
+    `on_trial(model, record)`: a trial finished and its record is durable."""
+
     progress: Callable[[str], None] = _quiet
     on_trial: Callable[[str, TrialRecord], None] = _no_trial
+    on_start: Callable[[str, int, ModelEntry], None] = lambda _m, _n, _e: None
+    on_begin: Callable[[str, TrialPlan], None] = lambda _m, _t: None
 
 
 @dataclass
@@ -94,6 +101,11 @@ def prepare(spec: CampaignSpec, *, single_run: bool, hooks: Hooks) -> _Setup:
     replay = _replay_source(spec)
     model_agent = spec.agent == "model" and not spec.dry_run and replay is None
     remote = {m.display_id(): endpoint_settings(m) for m in spec.models} if model_agent else {}
+    if spec.executor == "ray":  # refused with one line (no ray, embedded model, --replay, no cluster)
+        from agentgym.runner.ray_executor import check_ray, connect
+
+        check_ray(remote, replay)
+        connect(spec.ray_address)
     warm = _warm_up(remote) if model_agent else None
     plan = load_plan(req, progress=hooks.progress)
     hooks.progress(
@@ -140,9 +152,10 @@ class _Builder:
         if folder is not None and folder.is_dir():
             rundir = RunDir.open(folder, secrets=_scrubbed(self.s.plan, keys))
             self.s.hooks.progress(f"resuming run folder: {rundir.root} ({len(rundir.results)} record(s))")
-            return rundir
-        rundir = RunDir.create(self.root, name, secrets=_scrubbed(self.s.plan, keys))
-        self.s.hooks.progress(f"run folder: {rundir.root}")
+        else:
+            rundir = RunDir.create(self.root, name, secrets=_scrubbed(self.s.plan, keys))
+            self.s.hooks.progress(f"run folder: {rundir.root}")
+        self.stack.callback(rundir.close)  # its lock, once the campaign ends: a later evaluate may resume it
         return rundir
 
     def _config(self, req: RunRequest, agent: str, model: dict[str, Any], entry: ModelEntry) -> dict[str, Any]:
@@ -160,9 +173,17 @@ class _Builder:
             cfg["campaign"] = {"id": self.root.name, "model_entry": entry.display_id()}
         return cfg
 
-    def _run(self, name: str, entry: ModelEntry, ctx: Any, rundir: RunDir) -> ModelRun:
+    def _run(self, name: str, entry: ModelEntry, ctx: Any, rundir: RunDir, **job: Any) -> ModelRun:
         hooks = self.s.hooks
-        return ModelRun(name, rundir, ctx, self.s.plan.trials, lambda r: hooks.on_trial(name, r))
+        run = ModelRun(
+            name, rundir, ctx, self.s.plan.trials, lambda r: hooks.on_trial(name, r), lambda t: hooks.on_begin(name, t)
+        )
+        if self.s.spec.executor == "ray":  # what a Ray worker needs to rebuild this model's trials
+            from agentgym.runner.ray_job import model_job
+
+            kind = job.pop("kind", ctx.agent.name)
+            run.job = model_job(kind, ctx, self.s.spec.sandbox, repeat_limit=self.s.req.repeat_limit, **job)
+        return run
 
     def baseline(self, entry: ModelEntry) -> ModelRun:
         agent_name = "nop" if self.s.spec.dry_run else self.s.spec.agent
@@ -229,7 +250,8 @@ class _Builder:
             {**self._config(req, "model", public, entry), "cache_responses": self.s.spec.cache_responses}
         )
         ctx = trial_context(self.s.plan, req, agent, self.tracker, settings.model, keys, rundir)
-        return self._run(name, entry, ctx, rundir)
+        more = {"settings": settings, "prompts": self.s.plan.prompts, "secrets": keys}
+        return self._run(name, entry, ctx, rundir, kind="model", cache_responses=self.s.spec.cache_responses, **more)
 
     async def _client(self, settings: ModelSettings) -> Any:
         warm = self.s.warm
@@ -279,14 +301,21 @@ async def _campaign(s: _Setup) -> CampaignResult:
             todo = sum(pending(run, trials) for run, trials in zip(runs, planned, strict=True))
             s.hooks.progress(f"resume: {todo} trial(s) to run")
         max_sandboxes = spec.concurrency if s.single_run else (spec.max_sandboxes or default_max_sandboxes())
+        executor = _executor(spec, runs, builder, stack)
         try:
-            await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
+            _announce(s.hooks, runs, spec.models)
+            await run_all(
+                runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency, executor=executor
+            )
             for n in range(s.retry_infra):
                 todo = sum(pending(run, trials, infra_only=True) for run, trials in zip(runs, planned, strict=True))
                 if not todo:
                     break
                 s.hooks.progress(f"retry-infra round {n + 1}: {todo} trial(s)")
-                await run_all(runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency)
+                _announce(s.hooks, runs, spec.models)
+                await run_all(
+                    runs, builder.tracker, max_sandboxes=max_sandboxes, per_model=spec.concurrency, executor=executor
+                )
         except (asyncio.CancelledError, KeyboardInterrupt):
             if manifest is not None:
                 manifest.write("interrupted")
@@ -303,8 +332,24 @@ async def _campaign(s: _Setup) -> CampaignResult:
     return result
 
 
+def _executor(spec: CampaignSpec, runs: list[ModelRun], builder: _Builder, stack: contextlib.AsyncExitStack) -> Any:
+    """None (trials here), or the Ray executor, closed with the campaign (runner/ray_executor.py)."""
+    if spec.executor != "ray":
+        return None
+    from agentgym.runner.ray_executor import RayExecutor
+
+    executor = RayExecutor(runs, builder.limits, builder.s.plan.repos)
+    stack.callback(executor.close)
+    return executor
+
+
 async def _ready(run: ModelRun) -> ModelRun:
     return run
+
+
+def _announce(hooks: Hooks, runs: list[ModelRun], entries: list[ModelEntry]) -> None:
+    for run, entry in zip(runs, entries, strict=True):
+        hooks.on_start(run.name, len(run.trials), entry)
 
 
 def _setup(
@@ -344,6 +389,7 @@ def evaluate(
     retry_infra: int = 0,
     progress: Callable[[str], None] | None = None,
     on_trial: Callable[[str, TrialRecord], None] | None = None,
+    hooks: Hooks | None = None,
     handle_signals: bool = False,
     on_repeat_signal: Callable[[], None] = lambda: None,
 ) -> CampaignResult:
@@ -352,9 +398,11 @@ def evaluate(
     Writes `<runs_root>/<campaign-id>/campaign.json` and one run folder per model. `handle_signals`: SIGINT and
     SIGTERM cancel the campaign cleanly (raises runner.interrupt.Interrupted); the CLI sets it.
     `resume=CAMPAIGN_DIR` (spec None) runs the missing and infra-failed trials of that campaign;
-    `retry_infra=N` reruns infra-failed trials at the end, up to N rounds.
+    `retry_infra=N` reruns infra-failed trials at the end, up to N rounds. `hooks`: every callback (Hooks);
+    `progress` and `on_trial`, when given, replace its two.
     """
-    hooks = Hooks(progress or _quiet, on_trial or _no_trial)
+    hooks = hooks or Hooks()
+    hooks = dataclasses.replace(hooks, progress=progress or hooks.progress, on_trial=on_trial or hooks.on_trial)
     setup = _setup(spec, single_run, hooks, resume, retry_infra)
     main = _campaign(setup)
     return asyncio.run(run_until_signal(main, on_repeat_signal) if handle_signals else main)

@@ -7,6 +7,8 @@
   wrapped around `ModelClient.complete`. While a call waits for a slot the trial's clock is paused
   (runner/clock.py): its time budget counts its own work, not the wait.
 - A fatal model error (401, endpoint gone) stops that model's remaining trials; the other models go on.
+- Where a trial runs is the executor's business: `LocalExecutor` (run_trial here, in this event loop) or
+  runner/ray_executor.py's `RayExecutor` (a Ray task on a cluster); the limits above are the same.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from agentgym.models.base import ModelClient, ModelReply
 from agentgym.results.rundir import RunDir
@@ -56,6 +58,10 @@ class EndpointLimits:
         if max_connections is not None and max_connections < self._limits.get(key, max_connections + 1):
             self._limits[key] = max_connections
 
+    @property
+    def limits(self) -> dict[str, int]:
+        return dict(self._limits)
+
     def get(self, base_url: str, model: str) -> asyncio.Semaphore | None:
         key = self.key(base_url, model)
         if key not in self._limits:
@@ -65,10 +71,18 @@ class EndpointLimits:
         return self._sems[key]
 
 
+class Slots(Protocol):
+    """What LimitedClient holds a slot of: an asyncio.Semaphore here, runner/ray_job.py's cluster-wide one."""
+
+    async def acquire(self) -> Any: ...
+
+    def release(self) -> None: ...
+
+
 class LimitedClient:
     """A ModelClient whose calls hold a slot of the endpoint's semaphore; the wait pauses the trial's clock."""
 
-    def __init__(self, inner: ModelClient, sem: asyncio.Semaphore | None) -> None:
+    def __init__(self, inner: ModelClient, sem: Slots | None) -> None:
         self.inner = inner
         self.model_id = inner.model_id
         self._sem = sem
@@ -111,14 +125,16 @@ class ModelRun:
     ctx: TrialContext
     trials: list[TrialPlan]
     on_trial: Callable[[TrialRecord], None] = lambda _r: None
+    on_begin: Callable[[TrialPlan], None] = lambda _t: None  # the trial got its sandbox slot (in flight)
     fatal: str | None = None
     status: str = "planned"
     attempts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # reruns (resume, --retry-infra)
+    job: Any = None  # what a remote executor needs to rebuild the trial elsewhere (runner/ray_job.ModelJob)
 
     def persist(self, record: TrialRecord) -> None:
         r = record.result
         r.attempt = self.attempts.get((r.task.repo, r.task.id, r.epoch), 0)
-        self.rundir.record(record.result, record.final_root, record.events)
+        self.rundir.record(record.result, record.final_root, record.events, artifacts=record.artifacts)
         self.on_trial(record)
 
 
@@ -128,16 +144,38 @@ def interleave(queues: list[list[T]]) -> list[T]:
     return [item for row in rows for item in row if item is not _GAP]
 
 
-async def run_all(runs: list[ModelRun], tracker: TrackingFactory, *, max_sandboxes: int, per_model: int) -> None:
+class Executor(Protocol):
+    async def run(self, run: ModelRun, trial: TrialPlan) -> TrialRecord:
+        """Run one trial and persist its record (once per attempt) in `run`'s folder."""
+        ...
+
+
+class LocalExecutor:
+    """Trials in this process, on this event loop."""
+
+    async def run(self, run: ModelRun, trial: TrialPlan) -> TrialRecord:
+        return await run_trial(trial, run.ctx, run.persist)
+
+
+async def run_all(
+    runs: list[ModelRun],
+    tracker: TrackingFactory,
+    *,
+    max_sandboxes: int,
+    per_model: int,
+    executor: Executor | None = None,
+) -> None:
     """Run every trial of every model; each run folder's summary says running/finished/aborted/interrupted."""
     sandboxes = asyncio.Semaphore(max(1, max_sandboxes))
     per = {id(run): asyncio.Semaphore(max(1, per_model)) for run in runs}
+    where = executor or LocalExecutor()
 
     async def one(run: ModelRun, trial: TrialPlan) -> None:
         async with per[id(run)], sandboxes:
             if run.fatal:
                 return
-            record = await run_trial(trial, run.ctx, run.persist)
+            run.on_begin(trial)
+            record = await where.run(run, trial)
             if record.fatal and not run.fatal:
                 run.fatal = record.fatal
 
@@ -159,4 +197,13 @@ async def run_all(runs: list[ModelRun], tracker: TrackingFactory, *, max_sandbox
         run.rundir.write_summary(status=run.status, error=run.fatal)
 
 
-__all__ = ["EndpointLimits", "LimitedClient", "ModelRun", "default_max_sandboxes", "interleave", "run_all"]
+__all__ = [
+    "EndpointLimits",
+    "Executor",
+    "LimitedClient",
+    "LocalExecutor",
+    "ModelRun",
+    "default_max_sandboxes",
+    "interleave",
+    "run_all",
+]

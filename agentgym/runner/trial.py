@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -68,6 +69,7 @@ class TrialRecord:
     events: list[dict[str, Any]]  # the repo JSONL lines, derived from `log`
     log: EventLog
     fatal: str | None = None  # set when the run must stop (model endpoint gone)
+    artifacts: dict[str, tuple[bytes, int]] | None = None  # answer files brought back from a Ray worker
 
 
 async def _act(
@@ -162,6 +164,20 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
         if sandbox is not None:
             await _close(sandbox, task.spec.id)
     return record
+
+
+def failed_record(plan: TrialPlan, ctx: TrialContext, reason: str, error: str) -> TrialRecord:
+    """The record of a trial that never reported back (its Ray worker died): `reason` (infra_error), one line
+    of cause, every check failed. Nothing of the trial's own story survives (it stayed on the worker)."""
+    log = _open_log(plan, dataclasses.replace(ctx, open_events=None), datetime.now(UTC))
+    outcome = AgentOutcome(log=log, stop_reason=reason, error=error)
+    log.emit(Error(error=error, kind=reason))
+    outputs = plan.outputs or plan.task.spec.outputs
+    checks = CheckOutcome([OutputCheck(key=o.key, ok=False, weight=o.weight, error=reason) for o in outputs], "missing")
+    result = _result(plan, ctx, outcome, checks, None)
+    result.started_at = result.finished_at = datetime.now(UTC).isoformat()
+    _end(log, result, outcome)
+    return TrialRecord(result=result, final_root=None, events=repo_events(log), log=log)
 
 
 def _open_log(plan: TrialPlan, ctx: TrialContext, started: datetime) -> EventLog:

@@ -4,7 +4,9 @@ Made under the harness's own cgroup (`<its cgroup>/agentgym/<trial>`), so whatev
 the harness still hold. cgroup v2 is used where its memory and pids controllers are available, otherwise
 the v1 `memory` and `pids` hierarchies. The launcher joins the trial's cgroup before bubblewrap starts, so
 every process of the trial is counted. At the end leftovers are killed (through pidfds, never a reused
-pid) and the cgroup is removed. Without root, or without a usable hierarchy, there is no cgroup:
+pid) and the cgroup is removed. A trial cgroup's name records its owner: the harness pid and its pid namespace
+(`ns<pidns inode>-<pid>-<token>`), so a sweep from another pid namespace (a Ray worker, a container) never
+takes a live owner for dead (and older sweeps, which read a leading pid, leave these names alone). Without root, or without a usable hierarchy, there is no cgroup:
 `support()` says why and only the per-process rlimits apply.
 """
 
@@ -28,6 +30,19 @@ logger = logging.getLogger(__name__)
 CONTROLLERS = ("memory", "pids")
 GROUP = "agentgym"
 DESTROY_SECONDS = 5.0
+
+
+def pid_namespace() -> str:
+    """This process's pid namespace (the inode of /proc/self/ns/pid), "" if it cannot be read."""
+    try:
+        return "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit())
+    except OSError:
+        return ""
+
+
+def owned_name(name: str) -> str:
+    """A trial cgroup's directory name: the owner's pid namespace, then `name` (which starts with its pid)."""
+    return f"ns{pid_namespace()}-{name}"
 
 
 @dataclass(frozen=True)
@@ -217,7 +232,7 @@ def create(name: str, limits: Limits) -> TrialCgroup | None:
             parent = layout.parents.get(controller)
             if parent is None:
                 continue
-            directory = parent / name
+            directory = parent / owned_name(name)
             if directory not in group.dirs:
                 directory.mkdir()
                 group.dirs.append(directory)
@@ -232,8 +247,19 @@ def create(name: str, limits: Limits) -> TrialCgroup | None:
     return group
 
 
+def provably_dead(entry_name: str, alive: Callable[[int], bool] = pid_alive) -> bool:
+    """Whether the owner recorded in a trial cgroup's name is gone: only an owner of this very pid namespace can
+    be proved dead (a pid of another namespace means nothing here; a name without a namespace is left alone)."""
+    namespace, _, owner = entry_name.removeprefix("ns").partition("-")
+    pid = owner.split("-", 1)[0]
+    here = pid_namespace()
+    if not entry_name.startswith("ns") or not here or namespace != here or not pid.isdigit():
+        return False
+    return int(pid) != os.getpid() and not alive(int(pid))
+
+
 def sweep_stale(alive: Callable[[int], bool] = pid_alive) -> int:
-    """Remove trial cgroups whose harness process (the pid their name starts with) is gone."""
+    """Remove trial cgroups whose harness process is provably gone (see provably_dead)."""
     layout = support()
     if not isinstance(layout, Layout):
         return 0
@@ -241,7 +267,6 @@ def sweep_stale(alive: Callable[[int], bool] = pid_alive) -> int:
     for parent in set(layout.parents.values()):
         with contextlib.suppress(OSError):
             for entry in parent.iterdir():
-                pid = entry.name.split("-", 1)[0]
-                if entry.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+                if entry.is_dir() and provably_dead(entry.name, alive):
                     count += TrialCgroup(layout=layout, dirs=[entry]).destroy()
     return count

@@ -85,6 +85,8 @@ class CampaignSpec(BaseModel):
     cache_responses: bool = Field(False, description="Answer a request seen before from $AGENTGYM_CACHE/responses.")
     replay: Path | None = Field(None, description="Serve the assistant turns recorded in this run folder instead.")
     campaign_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,80}$")
+    executor: Literal["local", "ray"] = Field("local", description="Where trials run: here, or as Ray tasks.")
+    ray_address: str | None = Field(None, description="The Ray cluster to join (default: $RAY_ADDRESS, else auto).")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignSpec:

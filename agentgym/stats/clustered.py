@@ -115,7 +115,8 @@ def cluster_bootstrap(
 
     expanded (default): Hesterberg's expanded percentile interval, which takes the percentiles at the level
     whose normal quantile is √(T/(T−1))·t_{(1+level)/2, T−1}; the plain percentile interval under-covers on
-    few tasks (measured: 89.7% at T=10, 93.8% at T=30 for a nominal 95%; expanded: 94.3% and 94.8%).
+    few tasks (tests/test_stats.py, skewed paired differences, nominal 95%: plain 88.4 / 92.3 / 94.3% at
+    T = 10 / 20 / 30, expanded 93.3 / 94.0 / 95.5%, the t interval 94.0 / 94.5 / 95.4%).
     """
     count = len(per_task)
     if count < 2:

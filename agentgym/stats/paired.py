@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import sqrt
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+from pydantic import computed_field
 from scipy.stats import binomtest, pearsonr, ttest_1samp
 
 from agentgym.specs.result import TaskResult
@@ -17,6 +18,7 @@ from agentgym.stats.records import Interval, _Frozen
 
 Verdict = Literal["regression", "improvement", "no detectable change", "insufficient data"]
 Quantity = Literal["score", "success"]
+BOOTSTRAP_MIN_TASKS = 30  # below: the paired t interval (measured coverage in tests/test_stats.py)
 
 
 class TaskDelta(_Frozen):
@@ -29,6 +31,7 @@ class TaskDelta(_Frozen):
     base_trials: int = 1
     candidate_trials: int = 1
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def delta(self) -> float:
         return self.candidate_score - self.base_score
@@ -36,7 +39,7 @@ class TaskDelta(_Frozen):
 
 class Comparison(_Frozen):
     quantity: Quantity
-    method: str  # mcnemar-exact, or paired-bootstrap (expanded percentile) with the paired-t p value
+    method: str  # mcnemar-exact; paired-t (under 30 shared tasks) or paired-bootstrap; p value of the paired t
     shared_tasks: int
     base_only: list[str]
     candidate_only: list[str]
@@ -44,7 +47,8 @@ class Comparison(_Frozen):
     candidate_mean: float | None
     difference: float | None  # candidate − base, in the quantity's units (score points; success as 0–1)
     interval: Interval | None
-    t_interval: Interval | None = None  # the paired t interval, beside the bootstrap one
+    t_interval: Interval | None = None  # score / multi-epoch: both intervals, `interval` is one of them
+    bootstrap_interval: Interval | None = None
     p_value: float | None
     significant: bool
     mde: float | None  # paired MDE at this task count, from the SD of the per-task differences
@@ -67,14 +71,18 @@ def newcombe_interval(table: tuple[int, int, int, int], level: float = 0.95) -> 
     """Newcombe's method 10 interval for a paired difference of proportions (candidate − base).
 
     table = (both solved, base only, candidate only, neither). Built from the two Wilson intervals and the
-    phi correlation of the pairs, so it stays inside [−1, 1] and does not collapse when no pair is discordant.
+    phi correlation of the pairs (continuity-corrected when positive), so it stays inside [−1, 1] and does
+    not collapse when no pair is discordant.
     """
     both, base_only, cand_only, neither = table
     n = sum(table)
     p_base, p_cand = (both + base_only) / n, (both + cand_only) / n
     wb, wc = wilson(both + base_only, n, level), wilson(both + cand_only, n, level)
     margins = (both + base_only) * (cand_only + neither) * (both + cand_only) * (base_only + neither)
-    phi = (both * neither - base_only * cand_only) / sqrt(margins) if margins else 0.0
+    cross = both * neither - base_only * cand_only
+    if cross > 0:  # Newcombe's continuity correction of phi (Fagerland, Lydersen and Laake 2014)
+        cross = max(cross - n / 2, 0.0)
+    phi = cross / sqrt(margins) if margins else 0.0
     diff = p_cand - p_base
     lower = sqrt(
         max(0.0, (p_cand - wc.low) ** 2 - 2 * phi * (p_cand - wc.low) * (wb.high - p_base) + (wb.high - p_base) ** 2)
@@ -150,8 +158,9 @@ def compare(
     """Paired comparison over shared tasks (a task = repo + task id; its epochs averaged).
 
     Single-epoch success on both sides: exact McNemar on the discordant tasks, Newcombe interval.
-    Scores, or success over several epochs: paired task-level bootstrap (expanded percentile) of the mean
-    per-task difference; p value from the paired t test. A task is solved when at least half its trials
+    Scores, or success over several epochs: the mean per-task difference with the paired t interval and
+    the paired task-level bootstrap (expanded percentile); the verdict reads the bootstrap from 30 shared
+    tasks on and the t interval below (the bootstrap under-covers there); p value from the paired t test. A task is solved when at least half its trials
     succeeded; flips list tasks solved by one side only. Infra failures are dropped first (exclude_infra).
     """
     b_tasks, c_tasks = by_task(base, exclude_infra=exclude_infra), by_task(candidate, exclude_infra=exclude_infra)
@@ -160,16 +169,16 @@ def compare(
     bv = np.array([d.base_success if use_success else d.base_score for d in deltas])
     cv = np.array([d.candidate_success if use_success else d.candidate_score for d in deltas])
     single = use_success and all(d.base_trials == 1 and d.candidate_trials == 1 for d in deltas)
-    stats = _mcnemar(deltas, level) if single else _bootstrap(cv - bv, level, seed)
-    detectable, p_value, interval, t_int, method = stats
+    test = _mcnemar(deltas, level) if single else _paired_means(cv - bv, level, seed)
     difference = float(np.mean(cv - bv)) if deltas else None
+    interval = test.interval
     significant = interval is not None and (interval.low > 0 or interval.high < 0)
     if single:
-        significant = p_value is not None and p_value < ALPHA
-    verdict, reason = verdict_for(difference, significant, detectable, min_effect, len(deltas))
+        significant = test.p_value is not None and test.p_value < ALPHA
+    verdict, reason = verdict_for(difference, significant, test.mde, min_effect, len(deltas))
     return Comparison(
         quantity=quantity,
-        method=method,
+        method=test.method,
         shared_tasks=len(deltas),
         base_only=sorted(_task_label(k) for k in b_tasks.keys() - c_tasks.keys()),
         candidate_only=sorted(_task_label(k) for k in c_tasks.keys() - b_tasks.keys()),
@@ -177,10 +186,11 @@ def compare(
         candidate_mean=float(np.mean(cv)) if deltas else None,
         difference=difference,
         interval=interval,
-        t_interval=t_int,
-        p_value=p_value,
+        t_interval=test.t_interval,
+        bootstrap_interval=test.bootstrap_interval,
+        p_value=test.p_value,
         significant=significant,
-        mde=detectable,
+        mde=test.mde,
         min_effect=min_effect,
         correlation=correlation(bv, cv),
         solved_to_failed=[f"{d.repo}/{d.task}" for d in deltas if d.base_success >= 0.5 > d.candidate_success],
@@ -191,34 +201,44 @@ def compare(
     )
 
 
-_Stats = tuple[float | None, float | None, Interval | None, Interval | None, str]
+class _Test(NamedTuple):
+    mde: float | None = None
+    p_value: float | None = None
+    interval: Interval | None = None  # the one the verdict reads
+    t_interval: Interval | None = None
+    bootstrap_interval: Interval | None = None
+    method: str = "mcnemar-exact"
 
 
-def _mcnemar(deltas: list[TaskDelta], level: float) -> _Stats:
+def _mcnemar(deltas: list[TaskDelta], level: float) -> _Test:
     both = sum(1 for d in deltas if d.base_success and d.candidate_success)
     lost = sum(1 for d in deltas if d.base_success and not d.candidate_success)
     won = sum(1 for d in deltas if d.candidate_success and not d.base_success)
     count = len(deltas)
     if count == 0:
-        return None, None, None, None, "mcnemar-exact"
-    interval = newcombe_interval((both, lost, won, count - both - lost - won), level)
-    detectable = mde(binary_sd(lost + won, count), count, paired=True)
-    return detectable, mcnemar_exact(lost, won), interval, None, "mcnemar-exact"
+        return _Test()
+    return _Test(
+        mde=mde(binary_sd(lost + won, count), count, paired=True),
+        p_value=mcnemar_exact(lost, won),
+        interval=newcombe_interval((both, lost, won, count - both - lost - won), level),
+    )
 
 
-def _bootstrap(diffs: np.ndarray, level: float, seed: int) -> _Stats:
+def _paired_means(diffs: np.ndarray, level: float, seed: int) -> _Test:
+    """Paired t and expanded bootstrap intervals of the mean difference; below 30 tasks the verdict reads t."""
     count = len(diffs)
+    method = "paired-bootstrap" if count >= BOOTSTRAP_MIN_TASKS else "paired-t"
     if count < 2:
-        return None, None, None, None, "paired-bootstrap"
+        return _Test(method=method)
     sd = float(np.std(diffs, ddof=1))
     t_int = t_interval(diffs, level)
-    if t_int is not None:
-        t_int = t_int.model_copy(update={"method": "paired-t"})
-    p_value = float(ttest_1samp(diffs, 0.0).pvalue) if sd > 0 else float(np.all(diffs == 0))
-    return (
-        mde(sd, count, paired=True),
-        p_value,
-        cluster_bootstrap(diffs, level=level, seed=seed),
-        t_int,
-        "paired-bootstrap",
+    t_int = t_int.model_copy(update={"method": "paired-t"}) if t_int is not None else None
+    boot = cluster_bootstrap(diffs, level=level, seed=seed)
+    return _Test(
+        mde=mde(sd, count, paired=True),
+        p_value=float(ttest_1samp(diffs, 0.0).pvalue) if sd > 0 else float(np.all(diffs == 0)),
+        interval=boot if count >= BOOTSTRAP_MIN_TASKS else t_int,
+        t_interval=t_int,
+        bootstrap_interval=boot,
+        method=method,
     )
