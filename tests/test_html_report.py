@@ -18,7 +18,6 @@ import pytest
 from agentgym.results.html import page as page_mod
 from agentgym.results.html.bound import STRING_CAP, bound, script_json
 from agentgym.results.html.data import columns_of, transcripts
-from agentgym.results.lenient import to_task_result
 from agentgym.results.runsets import find_runs
 from tests.conftest import run_cli
 from tests.html_fixtures import (
@@ -206,32 +205,3 @@ def test_total_cap_leaves_transcripts_out(campaign: Path) -> None:
     assert len(views) == 6 and omitted == 0
     views, omitted = transcripts(cols, cap=20_000)
     assert omitted > 0 and len(views) + omitted == 6
-
-
-def test_v1_record_without_extension_fields_converts() -> None:
-    raw = {
-        "task": {"id": "t1", "repo": "r", "difficulty": "easy", "limits": {}, "instruction": "x", "policy": {}},
-        "metrics": {
-            "success": True,
-            "partial_score": 1.0,
-            "score_0_100": 90.0,
-            "commands_used": 2,
-            "command_valid_rate": 1.0,
-            "safety_violations": 0,
-            "hallucination_signals": 0,
-        },
-        "output_checks": [{"key": "k", "ok": True, "expected": 1, "actual": 1, "weight": 1.0}],
-        "transcript": {
-            "prompt_messages": [],
-            "tool_calls": [],
-            "safety_events": [],
-            "model_final_message": "ok",
-            "unknown_v1_field": 1,
-        },
-        "an_unknown_top_level_key": True,
-    }
-    result = to_task_result(raw, "m")
-    assert result is not None and result.task.content_hash == "" and result.metrics.score_0_100 == 90.0
-    assert result.transcript.model_final_message == "ok" and result.model_id == "m"
-    assert to_task_result({"task": {"id": "t", "repo": "r"}, "metrics": {}}) is not None  # defaults: score 0
-    assert to_task_result({"task": "not a dict", "metrics": {}}) is None  # no task id: skipped and counted

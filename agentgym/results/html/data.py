@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentgym.results.board_stats import prices_of
 from agentgym.results.html.bound import TOTAL_CAP, bound, json_size
 from agentgym.results.html.trials import trial_view
-from agentgym.results.lenient import run_results
 from agentgym.results.rundir import trial_stem
-from agentgym.results.runsets import RunFolder
+from agentgym.results.runsets import RunFolder, as_results
 from agentgym.specs.result import TaskResult
 from agentgym.stats.grouping import latest_attempts
 from agentgym.stats.paired import Comparison, compare
@@ -48,22 +48,6 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _prices(run: RunFolder) -> Prices | None:
-    """Prices of the run's model entry in its campaign's manifest (campaign.json spec.models), if any."""
-    manifest = _read_json(run.path.parent / "campaign.json")
-    spec = manifest.get("spec") if isinstance(manifest, dict) else None
-    for entry in (spec or {}).get("models") or [] if isinstance(spec, dict) else []:
-        if isinstance(entry, dict) and run.model_id in (entry.get("id"), entry.get("model")):
-            try:
-                return Prices(
-                    per_million_input=entry.get("price_per_million_input"),
-                    per_million_output=entry.get("price_per_million_output"),
-                )
-            except ValueError:
-                return None
-    return None
-
-
 def columns_of(runs: list[RunFolder], run_ids: dict[Path, str] | None = None) -> list[Column]:
     """Columns for run folders; a label used twice gets its folder name."""
     counts: dict[str, int] = defaultdict(int)
@@ -72,7 +56,7 @@ def columns_of(runs: list[RunFolder], run_ids: dict[Path, str] | None = None) ->
     cols = []
     for run in runs:
         label = run.model_id if counts[run.model_id] == 1 else f"{run.model_id} ({run.path.name})"
-        results, bad = run_results(run)
+        results, bad = as_results(run)
         results = [r.model_copy(update={"model_id": label}) for r in latest_attempts(results)]
         summary = _read_json(run.path / "results" / "summary.json")
         cols.append(
@@ -82,7 +66,7 @@ def columns_of(runs: list[RunFolder], run_ids: dict[Path, str] | None = None) ->
                 results=results,
                 skipped=run.skipped + bad,
                 summary=summary if isinstance(summary, dict) else None,
-                prices=_prices(run),
+                prices=prices_of(run),
                 run_id=(run_ids or {}).get(run.path, ""),
                 campaign=run.campaign,
             )

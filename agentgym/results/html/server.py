@@ -23,9 +23,8 @@ from agentgym.results.html.bound import script_json
 from agentgym.results.html.build import build_from_runs
 from agentgym.results.html.page import render_page
 from agentgym.results.html.trials import trial_view
-from agentgym.results.lenient import to_task_result
 from agentgym.results.rundir import trial_stem
-from agentgym.results.runsets import is_run_folder, model_id_of, read_run
+from agentgym.results.runsets import as_result, is_run_folder, model_id_of, read_run
 
 MAX_DEPTH = 3
 MAX_ENTRIES = 5000
@@ -159,7 +158,7 @@ class Viewer:
             raise NotFound(q.get("run"))
         run = read_run(entry.path)
         for raw in run.records:
-            result = to_task_result(raw, run.model_id)
+            result = as_result(raw)
             if (
                 result
                 and result.task.repo == q.get("repo")
