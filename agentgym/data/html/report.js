@@ -127,13 +127,15 @@
     }
   }
 
+  const epochLinks = (ids) => ids.map((t, i) => [i ? " " : "", trialLink(t, "epoch " + ((DATA.trials[t] || {}).epoch ?? i))]);
+  const pval = (p) => (p === null ? "n/a" : p < 0.001 ? p.toExponential(2) : p.toPrecision(3));
   function comparisonSection() {
     if (!DATA.comparisons.length) return [];
     const out = [el("h2", {}, "Comparisons (paired by task)")];
     for (const c of DATA.comparisons) {
       const flips = (list, title) => [el("h4", {}, `${title} (${list.length})`), list.length ? el("ul", {}, list.map((f) => el("li", { class: "flip", "data-task": f.task }, f.task, " — base: ",
-        f.base.map((t) => trialLink(t, t.split("/").pop())), " · candidate: ", f.candidate.map((t) => trialLink(t, t.split("/").pop()))))) : el("p", { class: "muted" }, "none")];
-      const part = (p, unit) => [num(fmt(p.difference) + unit), num(p.low === null ? "n/a" : `[${fmt(p.low)}, ${fmt(p.high)}]`), num(p.p_value === null ? "n/a" : p.p_value.toPrecision(3)), num(fmt(p.mde)), td(el("b", {}, p.verdict)), td(p.method)];
+        epochLinks(f.base), " · candidate: ", epochLinks(f.candidate)))) : el("p", { class: "muted" }, "none")];
+      const part = (p, unit) => [num(fmt(p.difference) + unit), num(p.low === null ? "n/a" : `[${fmt(p.low)}, ${fmt(p.high)}]`), num(pval(p.p_value)), num(fmt(p.mde)), td(el("b", {}, p.verdict)), td(p.method)];
       out.push(el("div", { class: "comparison" }, el("h3", {}, `${c.candidate} vs ${c.base.endsWith(" (base)") ? c.base : c.base + " (base)"} — ${c.shared_tasks} shared task(s)`),
         table(["Quantity", "Difference", "95% CI", "p", "MDE", "Verdict", "Method"], [
           el("tr", {}, td("score"), part(c.score, "")), el("tr", {}, td("success (points)"), part(c.success, ""))]),

@@ -234,15 +234,16 @@ def transcripts(cols: list[Column], cap: int = TOTAL_CAP) -> tuple[dict[str, Any
 def report_data(
     cols: list[Column], *, title: str, pairs: list[tuple[int, int]] | None = None, embed_transcripts: bool = True
 ) -> dict[str, Any]:
-    """The page's data. pairs: (base, candidate) column indexes to compare (default: every column against
-    the first when there are two or more)."""
+    """The page's data. pairs: (base, candidate) column indexes to compare (default: every other column
+    against the best-ranked one)."""
     summaries = summarize_models({c.label: c.results for c in cols}, {c.label: c.prices for c in cols if c.prices})
     rows = [_model_row(c, summaries[c.label]) for c in cols]
     rows.sort(key=lambda r: (-(r["mean_score"]["value"] or 0.0), r["label"]))
     _mark_separable(rows)
     grid, trials = _grid(cols)
-    if pairs is None:
-        pairs = [(0, i) for i in range(1, len(cols))]
+    if pairs is None:  # every other model against the best-ranked one
+        best = next(i for i, c in enumerate(cols) if c.label == rows[0]["label"]) if rows else 0
+        pairs = [(best, i) for i in range(len(cols)) if i != best]
     views, omitted = transcripts(cols) if embed_transcripts else ({}, 0)
     data = bound(
         {
