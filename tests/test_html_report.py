@@ -205,3 +205,10 @@ def test_total_cap_leaves_transcripts_out(campaign: Path) -> None:
     assert len(views) == 6 and omitted == 0
     views, omitted = transcripts(cols, cap=20_000)
     assert omitted > 0 and len(views) + omitted == 6
+
+
+def test_bad_input_is_one_line_and_exit_2(campaign: Path, tmp_path: Path) -> None:
+    for args in (("report", str(campaign)), ("report", str(tmp_path / "nowhere"), "--html")):
+        proc = run_cli(*args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert "error:" in proc.stderr and "Traceback" not in proc.stderr
