@@ -12,6 +12,8 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 # libseccomp builds the sandbox's seccomp filter (through the pyseccomp binding)
 { /sbin/ldconfig -p || ldconfig -p; } 2>/dev/null | grep 'libseccomp\.so\.2' >/dev/null || need_apt+=(libseccomp2)
+# chromium: the browser tests of the HTML report and viewer (Playwright drives it; no browser download)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
     echo "setup: please install ${need_apt[*]} (apt-get install ${need_apt[*]}) and run again" >&2; exit 1; fi
@@ -29,4 +31,10 @@ fi
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 .venv/bin/python -m pip install -q -e ".[dev,local,ray]" 2>&1 | grep -v "^\[notice\]" || true
 .venv/bin/python -c "import agentgym, openai, llama_cpp, ray" || { echo "setup: installation failed" >&2; exit 1; }
+# Chart.js for the HTML report, pinned by agentgym/data/vendor/package-lock.json (without npm: tables only)
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix agentgym/data/vendor --no-audit --no-fund --silent >/dev/null
+else
+  echo "setup: npm not found: the HTML report will have tables but no charts" >&2
+fi
 echo "setup: ready (.venv/bin/agentgym)"

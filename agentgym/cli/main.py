@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from agentgym.cli.options import ConfigDir
+from agentgym.cli.report_cmd import report, view
 from agentgym.cli.results_cmd import compare, leaderboard, publish
 from agentgym.cli.serve_cmd import serve_local, serve_scripted
 from agentgym.errors import AgentGymError
@@ -363,6 +364,8 @@ def doctor() -> None:
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)
 app.command("compare")(compare)
+app.command("report")(report)
+app.command("view")(view)
 app.command("serve-local")(serve_local)
 app.command("serve-scripted")(serve_scripted)
 
