@@ -391,3 +391,16 @@ def test_empty_inputs_give_empty_estimates_not_errors() -> None:
     assert s.overall.mean_score.value is None and s.overall.pass_at_k == {} and s.latency.calls == 0
     result = compare([], [], quantity="success")
     assert result.verdict == "insufficient data" and result.difference is None
+
+
+def test_a_perfect_score_set_gets_a_wilson_interval_not_a_point() -> None:
+    from agentgym.stats.clustered import clustered_mean
+    from agentgym.stats.proportions import wilson
+
+    est = clustered_mean([[100.0, 100.0]] * 30, bounds=(0.0, 100.0))
+    unit = wilson(30, 30)
+    assert est.interval is not None and est.interval.high == 100.0
+    assert abs(est.interval.low - unit.low * 100) < 1e-9 and est.interval.low < 90
+    assert est.mde is not None and est.mde > 0
+    zero = clustered_mean([[0.0]] * 10, bounds=(0.0, 100.0))
+    assert zero.interval is not None and zero.interval.low == 0.0 and zero.interval.high > 20

@@ -71,8 +71,9 @@ def clustered_mean(
 ) -> Estimate:
     """Mean of task means with the clustered standard error, t interval and the unpaired MDE.
 
-    For quantities in [0, 1] (bounds given) where every task has the same value the t interval collapses;
-    then Wilson's interval for T tasks at that rate is used instead, so ten perfect tasks do not read [1, 1].
+    For bounded quantities (bounds given: [0, 1] rates, [0, 100] scores) where every task sits at the same
+    bound the t interval collapses; then Wilson's interval for T tasks at that rate (scaled to the bounds) is
+    used instead, so ten perfect tasks do not read [1, 1] (or [100, 100]).
     """
     trials = sum(len(v) for v in values_by_task)
     if not values_by_task:
@@ -81,9 +82,12 @@ def clustered_mean(
     count = len(means)
     sd = float(np.std(means, ddof=1)) if count > 1 else None
     interval = t_interval(means, level, bounds)
-    if sd == 0.0 and bounds == (0.0, 1.0) and means[0] in (0.0, 1.0):
-        interval = wilson(int(means[0]) * count, count, level)
-        sd = binary_sd(int(means[0]) * count, count)
+    if sd == 0.0 and bounds is not None and means[0] in bounds:
+        low, span = bounds[0], bounds[1] - bounds[0]
+        wins = count if means[0] == bounds[1] else 0
+        unit = wilson(wins, count, level)
+        interval = Interval(low=low + unit.low * span, high=low + unit.high * span, level=level, method=unit.method)
+        sd = binary_sd(wins, count) * span
     return Estimate(
         value=float(np.mean(means)),
         se=None if sd is None else sd / sqrt(count),
