@@ -254,3 +254,14 @@ def test_trials_are_submitted_round_robin_over_models() -> None:
     assert interleave([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]) == ["a1", "b1", "c1", "a2", "c2", "a3"]
     assert interleave([[None, None], []]) == [None, None]  # None is an item like any other
     assert default_max_sandboxes() >= 1
+
+
+def test_campaign_id_flag_names_the_campaign_folder_even_for_one_model(tmp_path: Path, demo_config: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = run_cli("run", "--agent", "oracle", "--config-dir", str(demo_config), "--runs-root", str(runs),
+                   "--campaign-id", "nightly-7", "--progress", "plain", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((runs / "nightly-7" / "campaign.json").read_text())
+    assert manifest["campaign_id"] == "nightly-7" and len(manifest["models"]) == 1
+    bad = run_cli("run", "--agent", "oracle", "--config-dir", str(demo_config), "--campaign-id", "../x", cwd=tmp_path)
+    assert bad.returncode == 2 and "--campaign-id" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -224,6 +224,10 @@ def run(
             "error); refused if its tasks or model settings changed."
         ),
     ] = None,
+    campaign_id: Annotated[
+        str | None,
+        typer.Option(help="Name of the campaign folder under --runs-root [default: campaign-<UTC time>-<random>]."),
+    ] = None,
     retry_infra: Annotated[
         int, typer.Option(help="Rerun infra-failed trials at the end of the campaign, up to N rounds.", min=0)
     ] = 0,

@@ -28,7 +28,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM exits 143 (128 + signal numbe
 CAMPAIGN_FLAGS = (
     "task_set", "tasks", "limit", "runs_root", "config_dir", "dry_run", "scoring_profile", "epochs", "concurrency",
     "max_sandboxes", "prompt_profile", "prompt_file", "tool_output_bytes", "command_policy", "command_budget",
-    "repeat_limit", "repos", "agent", "sandbox", "sandbox_limit", "cache_responses", "replay", "executor",
+    "repeat_limit", "repos", "agent", "sandbox", "sandbox_limit", "cache_responses", "replay", "executor", "campaign_id",
     "ray_address",
 )  # fmt: skip
 ENTRY_FLAGS = ("temperature", "max_output_tokens", "include_reasoning_content", "request_timeout", "api_key_env")
@@ -80,8 +80,8 @@ def spec_from_cli(params: dict[str, Any], given: set[str]) -> tuple[CampaignSpec
     if not files:
         fields = dict(_flag_value(k, params[k]) for k in CAMPAIGN_FLAGS)
         fields["models"] = [_single_entry(params)]
-        try:
-            return build_spec(None, fields), [], True
+        try:  # --campaign-id asks for a campaign folder even for one model
+            return build_spec(None, fields), [], "campaign_id" not in given
         except SpecError as exc:
             raise SpecError(_as_flag(exc.message)) from None
     clash = [f"--{k.replace('_', '-')}" for k in SINGLE_FLAGS if k in given]
