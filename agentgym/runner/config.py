@@ -101,9 +101,38 @@ def _existing(path: Path) -> Path:
     return path.resolve()
 
 
-def _shared_policy(task_set_dir: Path) -> CommandPolicy:
+def shared_policy(task_set_dir: Path) -> CommandPolicy:
+    """The task set's `_shared/default_command_policy.yaml`, or the empty policy."""
     file = task_set_dir / "_shared" / "default_command_policy.yaml"
     return load_model(file, CommandPolicy) if file.is_file() else CommandPolicy()
+
+
+def task_set_files(set_dir: Path) -> list[Path]:
+    """The task files of a task set folder (`<repo>/task_*.yaml`; folders starting with `_` are not tasks)."""
+    return [f for f in sorted(set_dir.glob("*/task_*.y*ml")) if not f.parent.name.startswith("_")]
+
+
+def check_repo_id(spec: TaskSpec, file: Path, repos: dict[str, LoadedRepo]) -> None:
+    if spec.repo not in repos:
+        raise SpecError(f"{file}: field repo: unknown repo id '{spec.repo}' (known: {', '.join(sorted(repos))})")
+
+
+def check_oracles(spec: TaskSpec, file: Path) -> None:
+    """Every output's oracle is registered and its arguments fit its signature."""
+    for i, out in enumerate(spec.outputs):
+        try:
+            validate_call(out.oracle)
+        except OracleError as exc:
+            raise SpecError(f"{file}: field outputs[{i}].oracle: {exc.message}") from None
+
+
+def task_policy(spec: TaskSpec, file: Path, shared: CommandPolicy) -> ResolvedPolicy:
+    policy = spec.command_policy.merged_over(shared).resolved()
+    if not policy.write_paths_allowed:
+        raise SpecError(
+            f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer"
+        )
+    return policy
 
 
 @dataclass(frozen=True)
@@ -118,39 +147,35 @@ class TaskFilter:
         return not self.glob or fnmatch.fnmatch(task.id, self.glob) or fnmatch.fnmatch(str(file), self.glob)
 
 
-def load_tasks(tree: ConfigTree, task_set: str, repos: dict[str, LoadedRepo], flt: TaskFilter) -> list[LoadedTask]:
+def task_set_dir(tree: ConfigTree, task_set: str) -> Path:
     set_dir = tree.part(f"tasks/{task_set}")
     if not set_dir.is_dir():
         raise SpecError(f"task set '{task_set}': no folder {set_dir}")
-    if flt.repos:
-        unknown = [r for r in flt.repos if r not in repos]
-        if unknown:
-            raise SpecError(f"--repos: unknown repo id '{unknown[0]}' (known: {', '.join(sorted(repos))})")
-    shared = _shared_policy(set_dir)
+    return set_dir
+
+
+def check_repo_filter(wanted: list[str] | None, repos: dict[str, LoadedRepo]) -> None:
+    unknown = [r for r in wanted or [] if r not in repos]
+    if unknown:
+        raise SpecError(f"--repos: unknown repo id '{unknown[0]}' (known: {', '.join(sorted(repos))})")
+
+
+def load_tasks(tree: ConfigTree, task_set: str, repos: dict[str, LoadedRepo], flt: TaskFilter) -> list[LoadedTask]:
+    set_dir = task_set_dir(tree, task_set)
+    check_repo_filter(flt.repos, repos)
+    shared = shared_policy(set_dir)
     tasks: list[LoadedTask] = []
     seen: dict[str, Path] = {}
-    for file in sorted(set_dir.glob("*/task_*.y*ml")):
-        if file.parent.name.startswith("_"):
-            continue
+    for file in task_set_files(set_dir):
         spec = load_model(file, TaskSpec)
-        if spec.repo not in repos:
-            raise SpecError(f"{file}: field repo: unknown repo id '{spec.repo}' (known: {', '.join(sorted(repos))})")
+        check_repo_id(spec, file, repos)
         if spec.id in seen:
             raise SpecError(f"{file}: field id: duplicate task id '{spec.id}' (also in {seen[spec.id]})")
         seen[spec.id] = file
-        for i, out in enumerate(spec.outputs):
-            try:
-                validate_call(out.oracle)
-            except OracleError as exc:
-                raise SpecError(f"{file}: field outputs[{i}].oracle: {exc.message}") from None
+        check_oracles(spec, file)
         if not flt.keep(spec, file):
             continue
-        policy = spec.command_policy.merged_over(shared).resolved()
-        if not policy.write_paths_allowed:
-            raise SpecError(
-                f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer"
-            )
-        tasks.append(LoadedTask(spec, file, policy))
+        tasks.append(LoadedTask(spec, file, task_policy(spec, file, shared)))
     if flt.limit is not None:
         tasks = tasks[: flt.limit]
     if not tasks:
