@@ -15,6 +15,7 @@ from agentgym.cli.options import ConfigDir
 from agentgym.cli.report_cmd import report, view
 from agentgym.cli.results_cmd import compare, leaderboard, publish
 from agentgym.cli.serve_cmd import serve_local, serve_scripted
+from agentgym.cli.tasks_cmd import tasks_validate
 from agentgym.errors import AgentGymError
 from agentgym.textsafe import for_console
 
@@ -365,6 +366,7 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+tasks_app.command("validate")(tasks_validate)
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)
 app.command("compare")(compare)
