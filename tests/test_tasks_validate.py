@@ -14,6 +14,11 @@ from tests.conftest import make_git_repo, run_cli, write_config
 ROOT = Path(__file__).resolve().parents[1]
 
 ANSWER = 'mkdir -p eval_artifacts && printf \'{"line": "%s"}\' > eval_artifacts/answer.json'
+# A different wrong answer on every repeat: the check's actual value varies while success stays False.
+UUID_ANSWER = (
+    'mkdir -p eval_artifacts && printf \'{"line": "%s"}\' "$(cat /proc/sys/kernel/random/uuid)"'
+    " > eval_artifacts/answer.json"
+)
 
 LINE_TASK = """\
 id: {id}
@@ -104,7 +109,7 @@ def _plugin(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict, Path]:
-    """One `tasks validate --repeats 3` over six task files: the trials are the slow part, so they run once."""
+    """One `tasks validate --repeats 3` over seven task files: the trials are the slow part, so they run once."""
     tmp = tmp_path_factory.mktemp("validate")
     repo = make_git_repo(tmp / "origin", {"README.md": "# Demo\n\ntext\n", "src/a.py": "X = 1\n"})
     for name in ("flip", "value"):
@@ -113,6 +118,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict,
         "task_good.yaml": LINE_TASK.format(id="good", solution=json.dumps(ANSWER % "# Demo")),
         "task_broken.yaml": LINE_TASK.format(id="broken_reference", solution=json.dumps(ANSWER % "# Wrong")),
         "task_nop.yaml": NOP_PASSES,
+        "task_uuid.yaml": LINE_TASK.format(id="varying_answer", solution=json.dumps(UUID_ANSWER)),
         "task_flaky.yaml": FLAKY.format(counter=tmp / "counter-flip"),
         "task_flaky_expected.yaml": FLAKY_EXPECTED.format(counter=tmp / "counter-value"),
         "task_bad.yaml": LINE_TASK.format(id="bad_schema", solution="'true'") + "bogus: 1\n",
@@ -142,8 +148,8 @@ def _task(data: dict, task_id: str) -> dict:
 def test_validate_exits_1_and_reports_every_task(validated: tuple[int, str, dict, Path]) -> None:
     code, stdout, data, _ = validated
     assert code == 1, stdout
-    assert stdout.splitlines()[-1].startswith("6 task(s) x 3 repeat(s): 1 ok, 5 failed (load ")
-    assert data["summary"] == {"tasks": 6, "ok": 1, "failed": 5} and data["ok"] is False
+    assert stdout.splitlines()[-1].startswith("7 task(s) x 3 repeat(s): 1 ok, 6 failed (load ")
+    assert data["summary"] == {"tasks": 7, "ok": 1, "failed": 6} and data["ok"] is False
     assert set(data["timings"]) == {"load", "fetch", "expected", "oracle_runs", "nop_runs"}
 
 
@@ -181,6 +187,15 @@ def test_flaky_task_fails(validated: tuple[int, str, dict, Path]) -> None:
     value = _line(stdout, "flaky_expected")
     assert "flaky (expected values): the oracles' values differ across 3 computations" in value
     assert "trials" not in value and _task(data, "flaky_expected")["trials"] == {}
+
+
+def test_check_value_that_varies_is_flaky(validated: tuple[int, str, dict, Path]) -> None:
+    _, stdout, data, _ = validated
+    line = _line(stdout, "varying_answer")
+    assert "reference fails (3/3 repeats; line)" in line
+    assert "flaky (oracle agent): check 'line' differs across repeats" in line
+    actual = [t["checks"][0]["actual"] for t in _task(data, "varying_answer")["trials"]["oracle"]]
+    assert len(set(actual)) == 3 and all(len(a) == 36 for a in actual), actual
 
 
 def test_bad_file_is_reported_not_fatal(validated: tuple[int, str, dict, Path]) -> None:
