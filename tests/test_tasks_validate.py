@@ -234,3 +234,17 @@ def test_every_shipped_l1_task_validates(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     assert len(lines) == 31 and all(line.startswith("ok    ") for line in lines[:-1]), proc.stdout
     assert lines[-1].startswith("30 task(s) x 1 repeat(s): 30 ok, 0 failed")
+
+
+def test_api_task_without_reference_solution_fails(tmp_path: Path, cache_dir: Path) -> None:
+    from agentgym.runner.validate import ValidateRequest, validate_tasks
+
+    repo = make_git_repo(tmp_path / "origin", {"README.md": "# Demo\n"})
+    no_solution = LINE_TASK.format(id="no_solution", solution="'true'").split("solution:")[0]
+    cfg = write_config(tmp_path / "cfg", str(repo), {"task_1.yaml": no_solution})
+    report = validate_tasks(ValidateRequest(config_dir=cfg, tasks=["no_*"], repeats=2))
+    assert not report.ok and [t.task_id for t in report.tasks] == ["no_solution"]
+    assert report.tasks[0].reasons == ["oracle runs: reference fails: the task file has no reference solution"]
+    assert [s.name for s in report.tasks[0].steps][-2:] == ["oracle runs", "nop runs"]
+    assert "oracle" not in report.tasks[0].trials and len(report.tasks[0].trials["nop"]) == 2
+    assert set(report.timings) == {"load", "fetch", "expected", "nop_runs"}

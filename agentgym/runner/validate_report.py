@@ -121,12 +121,18 @@ def _check_of(record: TaskResult, key: str) -> str:
 FlakyHook = Callable[[TaskSpec, list[TaskResult]], list[str]]
 
 
+def has_solution_steps(spec: TaskSpec) -> bool:
+    return bool(spec.solution_steps())
+
+
 @dataclass(frozen=True)
 class KindChecks:
-    """The checks over repeats of one task kind. `flaky(spec, records)` returns what varied (empty: stable);
-    an `edit` task fills it with "grading tests flaky across repeats" from its per-test results."""
+    """The checks of one task kind. `flaky(spec, records)` returns what varied across repeats (empty: stable);
+    an `edit` task fills it with "grading tests flaky across repeats" from its per-test results.
+    `has_reference(spec)`: whether the oracle agent has something to run (an edit task: its reference_patch)."""
 
     flaky: FlakyHook
+    has_reference: Callable[[TaskSpec], bool] = has_solution_steps
 
 
 KIND_CHECKS: dict[str, KindChecks] = {DEFAULT_KIND: KindChecks(flaky=lambda _spec, records: outcome_flakiness(records))}
