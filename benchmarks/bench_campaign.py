@@ -1,0 +1,126 @@
+"""Campaign benchmarks (issue 8).
+
+(a) Concurrency efficiency: 2 models × 16 tasks = 32 trials of 10 model calls each (9 sandboxed `echo`s and a
+    final answer), two scripted servers (own processes) answering every request in 200 ms, 16 trials at once
+    (`agentgym.evaluate`, max_sandboxes=16, concurrency=16). Ideal wall: 32/16 × 10 × 0.2 s = 4 s.
+    Target: trial span (first trial start → last trial end) ≤ 1.25 × ideal.
+(b) Scale: N trials (default 1,000) of 5 model calls against a zero-latency scripted server, by the real CLI
+    in a subprocess, `--sandbox local` and bwrap: peak RSS of the CLI process (VmHWM) ≤ 300 MB, and the time
+    per finished trial over the 100th–200th vs the last 100 (record file mtimes) flat.
+
+    python benchmarks/bench_campaign.py [--part a|b|all] [--trials N] [--repeat 2] [--sandbox bwrap,local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from benchlib import ExternalServer, make_config, spread
+
+LATENCY, STEPS_A, TASKS_A, CONCURRENT = 0.2, 10, 16, 16
+
+
+def concurrency_once(root: Path) -> tuple[float, float, int]:
+    """(evaluate wall, trial span, peak in flight at the two servers) for one run of part (a)."""
+    import agentgym
+
+    cfg = make_config(root, TASKS_A, STEPS_A)
+    with ExternalServer(LATENCY, "m1") as one, ExternalServer(LATENCY, "m2") as two:
+        spec = {
+            "models": [{"id": "one", "model": "m1", "base_url": one.base_url},
+                       {"id": "two", "model": "m2", "base_url": two.base_url}],
+            "config_dir": str(cfg), "runs_root": str(root / "runs"), "sandbox": "bwrap",
+            "max_sandboxes": CONCURRENT, "concurrency": CONCURRENT,
+        }  # fmt: skip
+        t0 = time.perf_counter()
+        result = agentgym.evaluate(spec)
+        wall = time.perf_counter() - t0
+    records = [r for m in result.models.values() for r in m.records]
+    assert len(records) == 2 * TASKS_A, len(records)
+    bad = [r.error for r in records if r.metrics.commands_used != STEPS_A - 1]
+    assert not bad, bad[:3]
+    start = min(datetime.fromisoformat(r.started_at) for r in records)
+    end = max(datetime.fromisoformat(r.finished_at) for r in records)
+    return wall, (end - start).total_seconds(), one.max_in_flight + two.max_in_flight
+
+
+def part_a(repeat: int) -> None:
+    ideal = 2 * TASKS_A / CONCURRENT * STEPS_A * LATENCY
+    walls, spans, peaks = [], [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, span, peak = concurrency_once(Path(tmp))
+        walls.append(wall)
+        spans.append(span)
+        peaks.append(peak)
+    print(f"(a) concurrency: 32 trials × {STEPS_A} calls, {LATENCY * 1000:.0f} ms per reply, {CONCURRENT} at once")
+    print(f"    ideal {ideal:.2f} s; trial span {spread(spans)} s; evaluate() wall incl. planning {spread(walls)} s")
+    print(f"    ratio span/ideal {spread([s / ideal for s in spans])} (target ≤ 1.25); peak requests in flight "
+          f"at the two servers {peaks}")  # fmt: skip
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str) -> tuple[float, float, float, float]:
+    """(wall s, peak RSS MB, ms per trial over the 100th–200th, ms per trial over the last 100)."""
+    runs = root / f"runs-{sandbox}-{time.monotonic_ns()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MODEL_NAME", "BASE_URL"))}
+    args = [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(cfg), "--runs-root", str(runs),
+            "--model", "bench", "--base-url", base_url, "--sandbox", sandbox, "--concurrency", "2"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    hwm = 0
+    while proc.poll() is None:
+        hwm = max(hwm, _vm_hwm_kib(proc.pid))
+        time.sleep(0.2)
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    folder = next(runs.iterdir())
+    mtimes = sorted(p.stat().st_mtime for p in (folder / "results" / "bench").glob("bench_*.json"))
+    n = len(mtimes)
+    early = (mtimes[min(199, n - 1)] - mtimes[min(99, n - 1)]) / max(1, min(199, n - 1) - min(99, n - 1))
+    late = (mtimes[-1] - mtimes[max(0, n - 101)]) / max(1, min(100, n - 1))
+    return wall, hwm / 1024, early * 1000, late * 1000
+
+
+def part_b(trials: int, repeat: int, sandboxes: list[str]) -> None:
+    print(f"(b) scale: {trials} trials × 5 calls, zero latency, real CLI, --concurrency 2")
+    with tempfile.TemporaryDirectory() as tmp, ExternalServer(0.0, "bench") as server:
+        cfg = make_config(Path(tmp), trials, 5)
+        for sandbox in sandboxes:
+            rows = [scale_once(Path(tmp), cfg, sandbox, server.base_url) for _ in range(repeat)]
+            walls, rss, early, late = ([r[i] for r in rows] for i in range(4))
+            print(f"    {sandbox:<6} wall {spread(walls)} s; peak RSS {spread(rss)} MB (target ≤ 300); ms/trial "
+                  f"100th–200th {spread(early)}, last 100 {spread(late)}, late/early "
+                  f"{spread([b / a for a, b in zip(early, late, strict=True)])} (target ~1)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["a", "b", "all"], default="all")
+    parser.add_argument("--trials", type=int, default=1000, help="trials of part (b)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement (the spread is printed)")
+    parser.add_argument("--sandbox", default="local,bwrap", help="sandboxes of part (b)")
+    args = parser.parse_args()
+    os.environ.setdefault("AGENTGYM_CACHE", tempfile.mkdtemp(prefix="agentgym-bench-cache-"))
+    if args.part in ("a", "all"):
+        part_a(args.repeat)
+    if args.part in ("b", "all"):
+        part_b(args.trials, args.repeat, args.sandbox.split(","))
+
+
+if __name__ == "__main__":
+    main()
