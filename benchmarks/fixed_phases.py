@@ -64,8 +64,8 @@ def wrap(owner: Any, attr: str, phase: str) -> None:
 def instrument() -> None:
     from agentgym.models import client
     from agentgym.results.rundir import RunDir
-    from agentgym.runner import run, settings
-    from agentgym.sandbox import bwrap, cgroup, local, process, scratch, workspace
+    from agentgym.runner import settings
+    from agentgym.sandbox import bwrap, cgroup, local, process, workspace
 
     wrap(campaign, "make_client", "client construction")
     wrap(settings, "make_client", "client construction")
@@ -89,7 +89,6 @@ def instrument() -> None:
     wrap(client.OpenAIChatClient, "complete", "model call (SDK)")
     wrap(RunDir, "record", "writing: per-trial record")
     wrap(RunDir, "write_summary", "writing: summary/index/report")
-    _ = run
 
 
 def main() -> None:
