@@ -146,21 +146,11 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, tree in trees:  # alternating, so both see the same machine load
                 results[name].append(measure(tree, root, server.base_url, args.sandbox, stamps))
-        traced = {
-            name: import_breakdown(
-                cli_run(
-                    tree,
-                    root / "long" / "cfg",
-                    server.base_url,
-                    root / "runs-x",
-                    args.sandbox,
-                    stamps,
-                    "-X",
-                    "importtime",
-                )["stderr"]
-            )  # fmt: skip
-            for name, tree in trees
-        }
+        traced = {}
+        for name, tree in trees:
+            cfg = root / "long" / "cfg"
+            run = cli_run(tree, cfg, server.base_url, root / "runs-x", args.sandbox, stamps, "-X", "importtime")
+            traced[name] = import_breakdown(run["stderr"])
         http_ms, bash_ms = floor_ms(server)
     floor = http_ms + bash_ms
     print(
