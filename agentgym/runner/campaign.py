@@ -29,7 +29,7 @@ from agentgym.runner.manifest import Manifest, new_campaign_id
 from agentgym.runner.resume import ResumeState, check_tasks, check_unchanged, load_resume, pending
 from agentgym.runner.run import Plan, RunRequest, load_plan, new_run_id, run_config, trial_context
 from agentgym.runner.scheduler import EndpointLimits, LimitedClient, ModelRun, default_max_sandboxes, run_all
-from agentgym.runner.settings import endpoint_settings, make_client, run_request, secrets_of
+from agentgym.runner.settings import WarmingClient, endpoint_settings, make_client, run_request, secrets_of
 from agentgym.runner.trial import TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.scrub import register
@@ -232,13 +232,10 @@ class _Builder:
         return self._run(name, entry, ctx, rundir)
 
     async def _client(self, settings: ModelSettings) -> Any:
-        warm = self.s.warm
-        warmed = await asyncio.wrap_future(warm) if warm is not None else None
-        if getattr(warmed, "settings", None) == settings:
-            self.s.warm = None  # used once
-            client = warmed
-        else:
-            client = make_client(settings)
+        """The endpoint's client; a lone endpoint's is the one the warm-up thread builds, waited for at its
+        first call (settings.WarmingClient), so the first sandboxes open meanwhile."""
+        warm, self.s.warm = self.s.warm, None  # used once
+        client = WarmingClient(settings, warm) if warm is not None else make_client(settings)
         self.stack.push_async_callback(client.aclose)
         return client
 
