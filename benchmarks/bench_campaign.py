@@ -8,12 +8,14 @@
     in a subprocess, `--sandbox local` and bwrap: peak RSS of the CLI process (VmHWM) ≤ 300 MB, and the time
     per finished trial over the 100th–200th vs the last 100 (record file mtimes) flat.
 
-    python benchmarks/bench_campaign.py [--part a|b|all] [--trials N] [--repeat 2] [--sandbox bwrap,local]
+    python benchmarks/bench_campaign.py [--part a|b|all] [--trials N] [--repeat 2] [--sandbox local,bwrap]
+                                        [--before OLD_CHECKOUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -24,46 +26,61 @@ from pathlib import Path
 
 from benchlib import ExternalServer, make_config, spread
 
+HERE = Path(__file__).resolve().parent
 LATENCY, STEPS_A, TASKS_A, CONCURRENT = 0.2, 10, 16, 16
 
 
-def concurrency_once(root: Path) -> tuple[float, float, int]:
-    """(evaluate wall, trial span, peak in flight at the two servers) for one run of part (a)."""
+def concurrency_child(root: Path, url_one: str, url_two: str) -> None:
+    """Part (a) in this process (started by `concurrency_once` with the tree under test on PYTHONPATH)."""
     import agentgym
 
     cfg = make_config(root, TASKS_A, STEPS_A)
-    with ExternalServer(LATENCY, "m1") as one, ExternalServer(LATENCY, "m2") as two:
-        spec = {
-            "models": [{"id": "one", "model": "m1", "base_url": one.base_url},
-                       {"id": "two", "model": "m2", "base_url": two.base_url}],
-            "config_dir": str(cfg), "runs_root": str(root / "runs"), "sandbox": "bwrap",
-            "max_sandboxes": CONCURRENT, "concurrency": CONCURRENT,
-        }  # fmt: skip
-        t0 = time.perf_counter()
-        result = agentgym.evaluate(spec)
-        wall = time.perf_counter() - t0
+    spec = {
+        "models": [{"id": "one", "model": "m1", "base_url": url_one}, {"id": "two", "model": "m2", "base_url": url_two}],
+        "config_dir": str(cfg), "runs_root": str(root / "runs"), "sandbox": "bwrap",
+        "max_sandboxes": CONCURRENT, "concurrency": CONCURRENT,
+    }  # fmt: skip
+    t0 = time.perf_counter()
+    result = agentgym.evaluate(spec)
+    wall = time.perf_counter() - t0
     records = [r for m in result.models.values() for r in m.records]
     assert len(records) == 2 * TASKS_A, len(records)
     bad = [r.error for r in records if r.metrics.commands_used != STEPS_A - 1]
     assert not bad, bad[:3]
     start = min(datetime.fromisoformat(r.started_at) for r in records)
     end = max(datetime.fromisoformat(r.finished_at) for r in records)
-    return wall, (end - start).total_seconds(), one.max_in_flight + two.max_in_flight
+    print(json.dumps({"wall": wall, "span": (end - start).total_seconds()}))
 
 
-def part_a(repeat: int) -> None:
+def concurrency_once(root: Path, tree: Path) -> tuple[float, float, int]:
+    """(evaluate wall, trial span, peak in flight at the two servers): the servers run this tree's code, the
+    harness is `tree`'s, in a subprocess."""
+    with ExternalServer(LATENCY, "m1") as one, ExternalServer(LATENCY, "m2") as two:
+        args = [sys.executable, __file__, "--child-a", str(root), one.base_url, two.base_url]
+        done = subprocess.run(args, env=_env(tree), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["wall"], out["span"], one.max_in_flight + two.max_in_flight
+
+
+def _env(tree: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MODEL_NAME", "BASE_URL"))}
+    return {**base, "PYTHONPATH": str(tree)}
+
+
+def part_a(repeat: int, trees: list[tuple[str, Path]]) -> None:
     ideal = 2 * TASKS_A / CONCURRENT * STEPS_A * LATENCY
-    walls, spans, peaks = [], [], []
+    rows: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _ in trees}
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            wall, span, peak = concurrency_once(Path(tmp))
-        walls.append(wall)
-        spans.append(span)
-        peaks.append(peak)
-    print(f"(a) concurrency: 32 trials × {STEPS_A} calls, {LATENCY * 1000:.0f} ms per reply, {CONCURRENT} at once")
-    print(f"    ideal {ideal:.2f} s; trial span {spread(spans)} s; evaluate() wall incl. planning {spread(walls)} s")
-    print(f"    ratio span/ideal {spread([s / ideal for s in spans])} (target ≤ 1.25); peak requests in flight "
-          f"at the two servers {peaks}")  # fmt: skip
+        for name, tree in trees:  # alternating: both see the same machine load
+            with tempfile.TemporaryDirectory() as tmp:
+                rows[name].append(concurrency_once(Path(tmp), tree))
+    print(f"(a) concurrency: 32 trials × {STEPS_A} calls, {LATENCY * 1000:.0f} ms per reply, {CONCURRENT} at once, "
+          f"ideal {ideal:.2f} s")  # fmt: skip
+    for name, _ in trees:
+        walls, spans, peaks = ([r[i] for r in rows[name]] for i in range(3))
+        print(f"    {name:<6} trial span {spread(spans)} s, ratio {spread([s / ideal for s in spans])} (target ≤ 1.25); "
+              f"evaluate() incl. planning {spread(walls)} s; peak requests in flight {peaks}")  # fmt: skip
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -74,14 +91,13 @@ def _vm_hwm_kib(pid: int) -> int:
         return 0
 
 
-def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str) -> tuple[float, float, float, float]:
+def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str, tree: Path) -> tuple[float, float, float, float]:
     """(wall s, peak RSS MB, ms per trial over the 100th–200th, ms per trial over the last 100)."""
     runs = root / f"runs-{sandbox}-{time.monotonic_ns()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MODEL_NAME", "BASE_URL"))}
     args = [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(cfg), "--runs-root", str(runs),
             "--model", "bench", "--base-url", base_url, "--sandbox", sandbox, "--concurrency", "2"]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, env=_env(tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     hwm = 0
     while proc.poll() is None:
         hwm = max(hwm, _vm_hwm_kib(proc.pid))
@@ -96,16 +112,20 @@ def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str) -> tuple[floa
     return wall, hwm / 1024, early * 1000, late * 1000
 
 
-def part_b(trials: int, repeat: int, sandboxes: list[str]) -> None:
+def part_b(trials: int, repeat: int, sandboxes: list[str], trees: list[tuple[str, Path]]) -> None:
     print(f"(b) scale: {trials} trials × 5 calls, zero latency, real CLI, --concurrency 2")
     with tempfile.TemporaryDirectory() as tmp, ExternalServer(0.0, "bench") as server:
         cfg = make_config(Path(tmp), trials, 5)
         for sandbox in sandboxes:
-            rows = [scale_once(Path(tmp), cfg, sandbox, server.base_url) for _ in range(repeat)]
-            walls, rss, early, late = ([r[i] for r in rows] for i in range(4))
-            print(f"    {sandbox:<6} wall {spread(walls)} s; peak RSS {spread(rss)} MB (target ≤ 300); ms/trial "
-                  f"100th–200th {spread(early)}, last 100 {spread(late)}, late/early "
-                  f"{spread([b / a for a, b in zip(early, late, strict=True)])} (target ~1)")  # fmt: skip
+            rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, _ in trees}
+            for _ in range(repeat):
+                for name, tree in trees:  # alternating: both see the same machine load
+                    rows[name].append(scale_once(Path(tmp), cfg, sandbox, server.base_url, tree))
+            for name, _ in trees:
+                walls, rss, early, late = ([r[i] for r in rows[name]] for i in range(4))
+                ratio = spread([b / a for a, b in zip(early, late, strict=True)])
+                print(f"    {sandbox:<5} {name:<6} wall {spread(walls)} s; peak RSS {spread(rss)} MB (target ≤ 300); "
+                      f"ms/trial 100th–200th {spread(early)}, last 100 {spread(late)}, late/early {ratio} (target ~1)")  # fmt: skip
 
 
 def main() -> None:
@@ -114,12 +134,18 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000, help="trials of part (b)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement (the spread is printed)")
     parser.add_argument("--sandbox", default="local,bwrap", help="sandboxes of part (b)")
+    parser.add_argument("--before", type=Path, help="an older checkout, measured side by side")
+    parser.add_argument("--child-a", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("AGENTGYM_CACHE", tempfile.mkdtemp(prefix="agentgym-bench-cache-"))
+    if args.child_a:
+        concurrency_child(Path(args.child_a[0]), args.child_a[1], args.child_a[2])
+        return
+    trees = ([("before", args.before.resolve())] if args.before else []) + [("after", HERE.parent)]
     if args.part in ("a", "all"):
-        part_a(args.repeat)
+        part_a(args.repeat, trees)
     if args.part in ("b", "all"):
-        part_b(args.trials, args.repeat, args.sandbox.split(","))
+        part_b(args.trials, args.repeat, args.sandbox.split(","), trees)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ class RunDir:
         self._dirty: set[str] = set()  # repos whose index.json is behind
         self._next_derived = 0.0  # monotonic time after which record() rebuilds the derived files
         self._recorded = False  # the first record always rebuilds them
+        self._lock = threading.RLock()  # record() runs in worker threads (runner/scheduler.py)
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -116,13 +118,15 @@ class RunDir:
 
     @property
     def results(self) -> list[TaskResult]:
-        return list(self._results.values())
+        with self._lock:
+            return list(self._results.values())
 
     @results.setter
     def results(self, records: list[TaskResult]) -> None:
-        self._results = {}
-        for r in records:
-            self._put(r)
+        with self._lock:
+            self._results = {}
+            for r in records:
+                self._put(r)
 
     def _put(self, result: TaskResult) -> None:
         key = (result.task.repo, result.task.id, result.epoch)
@@ -154,7 +158,11 @@ class RunDir:
 
     def record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
         """Persist one finished task at once (result JSON, artifacts, transcript lines); the derived files
-        (index, summary, report) when they are due."""
+        (index, summary, report) when they are due. Thread-safe: the scheduler calls it from worker threads."""
+        with self._lock:
+            self._record(result, workspace_root, events)
+
+    def _record(self, result: TaskResult, workspace_root: Path | None, events: list[dict[str, Any]]) -> None:
         repo, stem = result.task.repo, trial_name(result)
         self._put(result)
         data = result.model_dump(mode="json")
@@ -195,6 +203,10 @@ class RunDir:
 
     def write_summary(self, status: str = "running", error: str | None = None) -> None:
         """Rebuild the derived files now: every repo index that is behind, summary.json and REPORT.md."""
+        with self._lock:
+            self._write_summary(status, error)
+
+    def _write_summary(self, status: str, error: str | None) -> None:
         t0 = time.monotonic()
         for repo in sorted(self._dirty):
             self._write_index(repo)

@@ -115,10 +115,12 @@ class ModelRun:
     status: str = "planned"
     attempts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # reruns (resume, --retry-infra)
 
-    def persist(self, record: TrialRecord) -> None:
+    async def persist(self, record: TrialRecord) -> None:
+        """Write the record in a worker thread (its fsyncs would stall every other trial's event loop; 16
+        trials ending at once cost ~0.1 s there), to its end even if cancelled; then the hook, on the loop."""
         r = record.result
         r.attempt = self.attempts.get((r.task.repo, r.task.id, r.epoch), 0)
-        self.rundir.record(record.result, record.final_root, record.events)
+        await shielded(asyncio.to_thread(self.rundir.record, record.result, record.final_root, record.events))
         self.on_trial(record)
 
 
