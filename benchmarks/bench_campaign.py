@@ -80,7 +80,7 @@ def part_a(repeat: int, trees: list[tuple[str, Path]]) -> None:
     for name, _ in trees:
         walls, spans, peaks = ([r[i] for r in rows[name]] for i in range(3))
         print(f"    {name:<6} trial span {spread(spans)} s, ratio {spread([s / ideal for s in spans])} (target ≤ 1.25); "
-              f"evaluate() incl. planning {spread(walls)} s; peak requests in flight {peaks}")  # fmt: skip
+              f"evaluate() incl. planning {spread(walls)} s; peak in flight (sum of the two servers' peaks) {peaks}")  # fmt: skip
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -96,14 +96,16 @@ def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str, tree: Path) -
     runs = root / f"runs-{sandbox}-{time.monotonic_ns()}"
     args = [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(cfg), "--runs-root", str(runs),
             "--model", "bench", "--base-url", base_url, "--sandbox", sandbox, "--concurrency", "2"]  # fmt: skip
+    log = root / f"{runs.name}.stderr"  # a file, not a pipe: a pipe nobody reads fills up and blocks the CLI
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=_env(tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    hwm = 0
-    while proc.poll() is None:
-        hwm = max(hwm, _vm_hwm_kib(proc.pid))
-        time.sleep(0.2)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(args, env=_env(tree), stdout=subprocess.DEVNULL, stderr=err)
+        hwm = 0
+        while proc.poll() is None:
+            hwm = max(hwm, _vm_hwm_kib(proc.pid))
+            time.sleep(0.2)
     wall = time.perf_counter() - t0
-    assert proc.returncode == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    assert proc.returncode == 0, log.read_text(errors="replace")[-2000:]
     folder = next(runs.iterdir())
     mtimes = sorted(p.stat().st_mtime for p in (folder / "results" / "bench").glob("bench_*.json"))
     n = len(mtimes)
