@@ -95,7 +95,13 @@ def test_launcher_plain_argv(tmp_path: Path) -> None:
 
 
 def test_launcher_bad_arguments_fail_closed(tmp_path: Path) -> None:
-    for args in (["-", "x"], ["-", "2", "/only-one"], ["-", "0", "1", "9"], ["-", "0", "0"]):
+    for args in (
+        ["x1", "0", "0", "/bin/true"],
+        ["-", "x"],
+        ["-", "2", "/only-one"],
+        ["-", "0", "1", "9"],
+        ["-", "0", "0"],
+    ):
         done = _launch(*args)
         assert done.returncode == EXIT_FAILED and "agentgym launcher" in done.stderr, (args, done.stderr)
     missing = _launch("-", "1", str(tmp_path / "no-such-cgroup" / "cgroup.procs"), "0", "/bin/true")

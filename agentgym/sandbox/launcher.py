@@ -1,6 +1,6 @@
 """Launcher of the bubblewrap sandbox: joins the trial's cgroups and a fresh session keyring, then execs.
 
-Standalone and stdlib-only: the harness runs it as `python -I -S launcher.py CONFIG` with an environment
+Standalone and stdlib-only: the harness runs it as `python -I -S launcher.py ARGS...` with an environment
 of PATH only, so nothing of the harness (API keys) reaches it, and it replaces itself by setpriv/bwrap.
 Everything it sets is inherited by bubblewrap and the whole sandbox, before any agent code exists.
 
@@ -69,8 +69,8 @@ def parse(args: list[str]) -> tuple[str, list[str], list[tuple[str, str]], list[
     except (IndexError, ValueError) as exc:
         fail("bad arguments", exc)
         raise
-    if len(groups) != n_groups or not argv:
-        fail("bad arguments", "missing cgroup files or program")
+    if len(groups) != n_groups or not argv or not (keyctl == "-" or keyctl.isdigit()):
+        fail("bad arguments", "missing cgroup files or program, or a keyctl number that is not one")
     return keyctl, groups, fds, argv
 
 
