@@ -91,27 +91,50 @@ def _vm_hwm_kib(pid: int) -> int:
         return 0
 
 
-def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str, tree: Path) -> tuple[float, float, float, float]:
-    """(wall s, peak RSS MB, ms per trial over the 100th–200th, ms per trial over the last 100)."""
+def _cpu_s(pid: int) -> float:
+    """utime + stime of the process itself (children not included), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _per_trial(samples: list[tuple[int, float]], lo: int, hi: int) -> float:
+    """CPU ms per trial between the samples where `lo` and `hi` trials were done (load-independent)."""
+    a = next((s for s in samples if s[0] >= lo), samples[-1])
+    b = next((s for s in samples if s[0] >= hi), samples[-1])
+    return (b[1] - a[1]) * 1000 / max(1, b[0] - a[0])
+
+
+def scale_once(root: Path, cfg: Path, sandbox: str, base_url: str, tree: Path) -> tuple[float, ...]:
+    """(wall s, peak RSS MB, ms per trial over the 100th–200th and over the last 100 (record mtimes), and the
+    CLI process's own CPU ms per trial over the same windows: the harness's share, which load does not move)."""
     runs = root / f"runs-{sandbox}-{time.monotonic_ns()}"
     args = [sys.executable, "-m", "agentgym.cli.main", "run", "--config-dir", str(cfg), "--runs-root", str(runs),
             "--model", "bench", "--base-url", base_url, "--sandbox", sandbox, "--concurrency", "2"]  # fmt: skip
     log = root / f"{runs.name}.stderr"  # a file, not a pipe: a pipe nobody reads fills up and blocks the CLI
+    samples: list[tuple[int, float]] = []
     t0 = time.perf_counter()
     with log.open("wb") as err:
         proc = subprocess.Popen(args, env=_env(tree), stdout=subprocess.DEVNULL, stderr=err)
         hwm = 0
         while proc.poll() is None:
             hwm = max(hwm, _vm_hwm_kib(proc.pid))
+            cpu = _cpu_s(proc.pid)
+            done = sum(len(list(d.glob("bench_*.json"))) for d in runs.glob("*/results/bench"))
+            samples.append((done, cpu))
             time.sleep(0.2)
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, log.read_text(errors="replace")[-2000:]
-    folder = next(runs.iterdir())
+    folder = next(p for p in runs.iterdir() if p.is_dir())
     mtimes = sorted(p.stat().st_mtime for p in (folder / "results" / "bench").glob("bench_*.json"))
     n = len(mtimes)
     early = (mtimes[min(199, n - 1)] - mtimes[min(99, n - 1)]) / max(1, min(199, n - 1) - min(99, n - 1))
     late = (mtimes[-1] - mtimes[max(0, n - 101)]) / max(1, min(100, n - 1))
-    return wall, hwm / 1024, early * 1000, late * 1000
+    cpu_early, cpu_late = _per_trial(samples, 100, 200), _per_trial(samples, n - 150, n - 50)
+    return wall, hwm / 1024, early * 1000, late * 1000, cpu_early, cpu_late
 
 
 def part_b(trials: int, repeat: int, sandboxes: list[str], trees: list[tuple[str, Path]]) -> None:
@@ -119,15 +142,17 @@ def part_b(trials: int, repeat: int, sandboxes: list[str], trees: list[tuple[str
     with tempfile.TemporaryDirectory() as tmp, ExternalServer(0.0, "bench") as server:
         cfg = make_config(Path(tmp), trials, 5)
         for sandbox in sandboxes:
-            rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, _ in trees}
+            rows: dict[str, list[tuple[float, ...]]] = {name: [] for name, _ in trees}
             for _ in range(repeat):
                 for name, tree in trees:  # alternating: both see the same machine load
                     rows[name].append(scale_once(Path(tmp), cfg, sandbox, server.base_url, tree))
             for name, _ in trees:
-                walls, rss, early, late = ([r[i] for r in rows[name]] for i in range(4))
+                walls, rss, early, late, cpu_early, cpu_late = ([r[i] for r in rows[name]] for i in range(6))
                 ratio = spread([b / a for a, b in zip(early, late, strict=True)])
+                cpu_ratio = spread([b / a for a, b in zip(cpu_early, cpu_late, strict=True)])
                 print(f"    {sandbox:<5} {name:<6} wall {spread(walls)} s; peak RSS {spread(rss)} MB (target ≤ 300); "
-                      f"ms/trial 100th–200th {spread(early)}, last 100 {spread(late)}, late/early {ratio} (target ~1)")  # fmt: skip
+                      f"ms/trial 100th–200th {spread(early)}, last 100 {spread(late)}, late/early {ratio} (target ~1); "
+                      f"CLI CPU ms/trial {spread(cpu_early)} → {spread(cpu_late)}, late/early {cpu_ratio}")  # fmt: skip
 
 
 def main() -> None:
