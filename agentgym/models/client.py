@@ -27,6 +27,14 @@ _RETRY_STATUS = {408, 409, 429}
 _CONNECT_ERRORS = {"ConnectError", "ConnectTimeout"}  # httpx: nothing reached the server
 
 
+def _plain_http_client(base_url: str) -> Any:
+    """For an http:// endpoint, an HTTP client that never speaks TLS: it does not follow redirects (so never to
+    https) and does not load the CA bundle (~40 ms of every start-up). None (the SDK's default) otherwise."""
+    if not base_url.lower().startswith("http://"):
+        return None
+    return openai.DefaultAsyncHttpxClient(verify=False, follow_redirects=False)
+
+
 class MalformedReply(Exception):
     """The server answered 200 with something that is not a usable chat completion."""
 
@@ -45,6 +53,7 @@ class OpenAIChatClient:
             max_retries=0,
             timeout=settings.request_timeout,
             default_headers=settings.extra_headers or None,
+            http_client=_plain_http_client(settings.base_url),
         )
 
     async def aclose(self) -> None:

@@ -10,6 +10,8 @@ Fault injection (the fault suite, tests/test_faults.py): a step may be, or may c
   {"sleep": S, ...}         wait S seconds before answering (beyond the client's timeout)
   {"raw_text": "..."}       a 200 whose body is not JSON (Content-Type application/json unless "content_type")
   {"raw_body": {...}}       a 200 with this JSON body (`{"choices": [{"message": null}]}`, a null function, ...)
+`latency=S` (ScriptedServer): every chat reply waits S seconds, like a real endpoint's generation time. Each
+connection has its own thread (ThreadingHTTPServer), so N concurrent requests take ~S, not N×S.
 A step with "faults": [f1, f2, ...] answers its first requests with f1, f2, ... (counted per script and turn,
 so a retried request meets the next fault), then with the step itself.
 """
@@ -86,6 +88,13 @@ class ScriptByTask:
         return faults[seen] if seen < len(faults) else step
 
 
+class _Server(ThreadingHTTPServer):
+    # listen(2) backlog: the default 5 drops the SYNs of a burst of new connections (16 trials opening theirs at
+    # once), and each dropped one is retried by the client's kernel only after 1 s
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ScriptedServer:
     def __init__(
         self,
@@ -95,8 +104,10 @@ class ScriptedServer:
         require_tools: bool = True,
         port: int = 0,
         keep_requests: bool = True,
+        latency: float = 0.0,
     ) -> None:
         self.responder = responder
+        self.latency = max(0.0, latency)  # seconds per chat reply, served concurrently
         self.model = model
         self.require_tools = require_tools
         self.keep_requests = keep_requests  # False for a long-lived server (`agentgym serve-scripted`)
@@ -106,8 +117,7 @@ class ScriptedServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property
@@ -141,6 +151,8 @@ class ScriptedServer:
                 message = f"request lacks the tool schema (got {sorted(map(str, names))})"
                 return 400, {"error": {"message": message}}, {}, {}
         step = self.responder(body)
+        if self.latency:
+            time.sleep(self.latency)
         if step.get("sleep"):
             time.sleep(float(step["sleep"]))
         if "status" in step:

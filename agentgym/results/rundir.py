@@ -1,5 +1,8 @@
-"""The run folder (FORMATS.md layout). Every file is written atomically as its task finishes; the transcript
-JSONL is appended to (results/transcript.py)."""
+"""The run folder (FORMATS.md layout). A trial's own files (result JSON, artifacts, task_result.json, transcript
+lines) are written atomically as it finishes; the transcript JSONL is appended to (results/transcript.py).
+The derived files (each repo's index.json, summary.json, REPORT.md) are rebuilt from all records: after the
+first record, then at most every 2 s (or less often, so that rebuilding them takes ≤ 5% of the time), and
+always by `write_summary` (the scheduler calls it at start, end and interrupt): n trials cost O(n), not O(n²)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import contextlib
 import json
 import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +28,9 @@ from agentgym.specs.result import TaskResult
 from agentgym.textsafe import for_terminal
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
+DERIVED_EVERY_S = 2.0  # derived files at most this often while a run goes on ...
+DERIVED_SHARE = 0.05  # ... and at most this share of the time
+TrialKey = tuple[str, str, int]  # (repo, task id, epoch)
 
 
 def trial_name(result: TaskResult) -> str:
@@ -81,7 +89,11 @@ class RunDir:
         self.root = root
         self.resumed = resumed  # an existing folder: keep its run_config.json and finished records
         self._scrubber = Scrubber(secrets)  # plus the process-wide one (scrub.register)
-        self.results: list[TaskResult] = []
+        self._results: dict[TrialKey, TaskResult] = {}  # one per trial key, in the order last recorded
+        self._dirty: set[str] = set()  # repos whose index.json is behind
+        self._next_derived = 0.0  # monotonic time after which record() rebuilds the derived files
+        self._recorded = False  # the first record always rebuilds them
+        self._lock = threading.RLock()  # record() runs in worker threads (runner/scheduler.py)
         self.run_config: dict[str, Any] = {}
         for sub in ("results", "transcripts", "artifacts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -111,6 +123,24 @@ class RunDir:
         with contextlib.suppress(OSError, ValueError):
             rundir.run_config = json.loads((root / "results" / "run_config.json").read_text(encoding="utf-8"))
         return rundir
+
+    @property
+    def results(self) -> list[TaskResult]:
+        with self._lock:
+            return list(self._results.values())
+
+    @results.setter
+    def results(self, records: list[TaskResult]) -> None:
+        with self._lock:
+            self._results = {}
+            for r in records:
+                self._put(r)
+
+    def _put(self, result: TaskResult) -> None:
+        key = (result.task.repo, result.task.id, result.epoch)
+        self._results.pop(key, None)  # a rerun (resume, --retry-infra) replaces the record, moved to the end
+        self._results[key] = result
+        self._dirty.add(result.task.repo)
 
     def _scrub(self, text: str) -> str:
         return SCRUBBER(self._scrubber(text))
@@ -144,25 +174,23 @@ class RunDir:
     ) -> None:
         """Persist one finished task: result JSON, repo index, artifacts, transcript lines, summary, report.
         `artifacts`: answer files as (bytes, original size) by name, for a trial run without a host workspace
-        here (runner/ray_job.py); otherwise they are copied from `workspace_root`."""
+        here (runner/ray_job.py); otherwise they are copied from `workspace_root`. The per-trial files are
+        written at once, the derived ones (index, summary, report) when due. Thread-safe: the scheduler calls
+        it from worker threads."""
+        with self._lock:
+            self._record(result, workspace_root, events, artifacts)
+
+    def _record(
+        self,
+        result: TaskResult,
+        workspace_root: Path | None,
+        events: list[dict[str, Any]],
+        artifacts: dict[str, tuple[bytes, int]] | None,
+    ) -> None:
         repo, stem = result.task.repo, trial_name(result)
-        same = (repo, result.task.id, result.epoch)
-        self.results = [r for r in self.results if (r.task.repo, r.task.id, r.epoch) != same] + [result]
+        self._put(result)
         data = result.model_dump(mode="json")
         self._json(self.root / "results" / repo / f"{stem}.json", data)
-        index = [
-            {
-                "task_id": r.task.id,
-                "success": r.metrics.success,
-                "score_0_100": r.metrics.score_0_100,
-                "failure_reason": r.failure_reason,
-                "epoch": r.epoch,
-                "file": f"{trial_name(r)}.json",
-            }
-            for r in self.results
-            if r.task.repo == repo
-        ]
-        self._json(self.root / "results" / repo / "index.json", {"repo_id": repo, "tasks": index})
         art = self.root / "artifacts" / repo / stem
         art.mkdir(parents=True, exist_ok=True)
         if workspace_root is not None:
@@ -181,13 +209,42 @@ class RunDir:
         )
         lines = [self._scrub(json.dumps(e, ensure_ascii=False, default=str)) for e in compact(events)]
         append_lines(self.root / "transcripts" / f"{repo}.jsonl", lines)
-        self.write_summary()
+        if not self._recorded or time.monotonic() >= self._next_derived:
+            self._recorded = True
+            self.write_summary()
+
+    def _write_index(self, repo: str) -> None:
+        index = [
+            {
+                "task_id": r.task.id,
+                "success": r.metrics.success,
+                "score_0_100": r.metrics.score_0_100,
+                "failure_reason": r.failure_reason,
+                "epoch": r.epoch,
+                "file": f"{trial_name(r)}.json",
+            }
+            for r in self._results.values()
+            if r.task.repo == repo
+        ]
+        self._json(self.root / "results" / repo / "index.json", {"repo_id": repo, "tasks": index})
 
     def write_summary(self, status: str = "running", error: str | None = None) -> None:
-        summary = summarize(self.results, self.run_config, status=status, error=error)
+        """Rebuild the derived files now: every repo index that is behind, summary.json and REPORT.md."""
+        with self._lock:
+            self._write_summary(status, error)
+
+    def _write_summary(self, status: str, error: str | None) -> None:
+        t0 = time.monotonic()
+        for repo in sorted(self._dirty):
+            self._write_index(repo)
+        self._dirty.clear()
+        results = self.results
+        summary = summarize(results, self.run_config, status=status, error=error)
         self._json(self.root / "results" / "summary.json", summary)
-        report = self._scrub(render_report(summary, self.results))  # read in terminals: no control characters
+        report = self._scrub(render_report(summary, results))  # read in terminals: no control characters
         write_atomic(self.root / "results" / "REPORT.md", "\n".join(for_terminal(x, 10**6) for x in report.split("\n")))
+        spent = time.monotonic() - t0
+        self._next_derived = time.monotonic() + max(DERIVED_EVERY_S, spent / DERIVED_SHARE)
 
     def close(self) -> None:
         """Release the run's lock (the process exiting does it too)."""

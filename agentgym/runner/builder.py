@@ -3,7 +3,6 @@ embedded server, client, agent, run folder) by `ModelBuilder`. runner/campaign.p
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import importlib
@@ -21,7 +20,7 @@ from agentgym.runner.interrupt import TrackingFactory
 from agentgym.runner.resume import ResumeState
 from agentgym.runner.run import Plan, RunRequest, load_plan, new_run_id, run_config, trial_context
 from agentgym.runner.scheduler import EndpointLimits, LimitedClient, ModelRun
-from agentgym.runner.settings import endpoint_settings, make_client, run_request, secrets_of
+from agentgym.runner.settings import WarmingClient, endpoint_settings, make_client, run_request, secrets_of
 from agentgym.runner.trial import TrialPlan, TrialRecord
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.scrub import register
@@ -246,12 +245,9 @@ class ModelBuilder:
         return self._run(name, entry, ctx, rundir, kind="model", cache_responses=self.s.spec.cache_responses, **more)
 
     async def _client(self, settings: ModelSettings) -> Any:
-        warm = self.s.warm
-        warmed = await asyncio.wrap_future(warm) if warm is not None else None
-        if getattr(warmed, "settings", None) == settings:
-            self.s.warm = None  # used once
-            client = warmed
-        else:
-            client = make_client(settings)
+        """The endpoint's client; a lone endpoint's is the one the warm-up thread builds, waited for at its
+        first call (settings.WarmingClient), so the first sandboxes open meanwhile."""
+        warm, self.s.warm = self.s.warm, None  # used once
+        client = WarmingClient(settings, warm) if warm is not None else make_client(settings)
         self.stack.push_async_callback(client.aclose)
         return client

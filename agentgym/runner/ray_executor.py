@@ -152,7 +152,7 @@ class RayExecutor:
                 cause = _cause(exc)
                 logger.warning("trial %s/%s e%d: Ray worker lost (%s)", spec.repo, spec.id, trial.epoch, cause)
                 record = failed_record(trial, run.ctx, "infra_error", f"ray: {cause}")
-                self._persist(run, trial, record)
+                await self._persist(run, trial, record)
                 if rerun < RERUNS:
                     run.attempts[key] = run.attempts.get(key, 0) + 1
                     continue
@@ -162,11 +162,11 @@ class RayExecutor:
             record = TrialRecord(
                 returned.result, None, returned.events, log, fatal=returned.fatal, artifacts=returned.artifacts
             )
-            self._persist(run, trial, record)
+            await self._persist(run, trial, record)
             return record
         raise AssertionError("unreachable")
 
-    def _persist(self, run: ModelRun, trial: TrialPlan, record: TrialRecord) -> None:
+    async def _persist(self, run: ModelRun, trial: TrialPlan, record: TrialRecord) -> None:
         """The per-trial event file (written here, at the end: the worker has no run folder), then the record."""
         spec = trial.task.spec
         try:
@@ -179,7 +179,7 @@ class RayExecutor:
         except OSError as exc:
             logger.error("cannot write the event file of %s: %s", spec.id, exc)
         try:
-            run.persist(record)
+            await run.persist(record)
         except Exception as exc:
             logger.error("cannot save the result of %s: %s", spec.id, exc)
 

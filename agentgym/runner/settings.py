@@ -6,12 +6,15 @@ variable > .env, cli/settings.py).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from concurrent.futures import Future
 from typing import Any
 
 from agentgym.cli import settings as st
 from agentgym.errors import SpecError
-from agentgym.models.base import ModelSettings
+from agentgym.models.base import FatalModelError, ModelReply, ModelSettings
 from agentgym.runner.run import RunRequest
 from agentgym.sandbox.base import Limits
 from agentgym.scrub import url_secrets
@@ -93,3 +96,58 @@ def make_client(settings: ModelSettings) -> Any:
     from agentgym.models.client import OpenAIChatClient
 
     return OpenAIChatClient(settings)
+
+
+class WarmingClient:
+    """The endpoint's client, built (openai imported) in the warm-up thread while the run is planned; the
+    first call waits for it. So the first trials open their sandboxes, whose start-up runs in other
+    processes, while the SDK is still being imported, instead of after. `aclose` closes what was built."""
+
+    def __init__(self, settings: ModelSettings, warm: Future[Any] | None) -> None:
+        self.settings = settings
+        self.model_id = settings.model
+        self._warm = warm
+        self._built: Any = None
+        self._lock: asyncio.Lock | None = None
+
+    async def client(self) -> Any:
+        if self._built is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._built is None:
+                    self._built = await self._build()
+        return self._built
+
+    async def _build(self) -> Any:
+        warm, self._warm = self._warm, None
+        warmed = None
+        if warm is not None:
+            with contextlib.suppress(Exception):  # the thread failed: built again here, where errors show
+                warmed = await asyncio.wrap_future(warm)
+        if getattr(warmed, "settings", None) == self.settings:
+            return warmed
+        if hasattr(warmed, "settings"):  # a client for other settings (the thread warms a module otherwise)
+            await warmed.aclose()
+        try:
+            return make_client(self.settings)
+        except Exception as exc:  # the model cannot be called at all: stop its run, one line
+            raise FatalModelError(f"cannot build the model client: {type(exc).__name__}: {exc}") from None
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> ModelReply:
+        client = await self.client()
+        return await client.complete(messages, tools, attempts=attempts)
+
+    async def aclose(self) -> None:
+        if self._built is not None:
+            await self._built.aclose()
+        elif self._warm is not None:  # never called: close the warm-up's client if it was built
+            with contextlib.suppress(Exception):
+                warmed = await asyncio.wrap_future(self._warm)
+                if hasattr(warmed, "settings"):
+                    await warmed.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,7 +101,9 @@ async def _act(
     return fatal
 
 
-async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[TrialRecord], None]) -> TrialRecord:
+async def run_trial(
+    plan: TrialPlan, ctx: TrialContext, persist: Callable[[TrialRecord], Awaitable[None]]
+) -> TrialRecord:
     """Run one trial and `persist` its record while the final workspace still exists; then clean up."""
     task = plan.task
     started, t0 = datetime.now(UTC), time.monotonic()
@@ -157,7 +159,7 @@ async def run_trial(plan: TrialPlan, ctx: TrialContext, persist: Callable[[Trial
     _end(log, result, outcome)
     record = TrialRecord(result=result, final_root=final_root, events=repo_events(log), log=log, fatal=fatal)
     try:
-        persist(record)
+        await persist(record)
     except Exception as exc:  # the record is still returned: the run decides what a lost write means
         logger.error("cannot save the result of %s: %s", task.spec.id, _one_line(exc))
     finally:

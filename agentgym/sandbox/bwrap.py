@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import platform
@@ -161,14 +160,14 @@ def seccomp_filter() -> Filter | None:
 
 def launcher_argv(argv: list[str], group: TrialCgroup | None, seccomp_file: Path | None) -> list[str]:
     """Wrap `argv` in the launcher: trial cgroup, fresh session keyring, the filter at SECCOMP_FD."""
-    config = {
-        "cgroup_procs": group.procs if group else [],
-        "keyctl": keyctl_number(),
-        "fds": [[SECCOMP_FD, str(seccomp_file)]] if seccomp_file else [],
-        "argv": argv,
-    }
+    keyctl = keyctl_number()
+    groups = group.procs if group else []
+    fds = [str(SECCOMP_FD), str(seccomp_file)] if seccomp_file else []
     python = sys.executable or SANDBOX_PYTHON
-    return [python, "-I", "-S", str(LAUNCHER_SCRIPT), json.dumps(config, separators=(",", ":"))]
+    return [
+        python, "-I", "-S", str(LAUNCHER_SCRIPT), "-" if keyctl is None else str(keyctl),
+        str(len(groups)), *groups, str(len(fds) // 2), *fds, *argv,
+    ]  # fmt: skip
 
 
 @dataclass

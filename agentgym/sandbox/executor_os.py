@@ -11,7 +11,10 @@ import errno
 import os
 import signal
 import stat
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: ~2 ms of every sandbox's start
+if TYPE_CHECKING:
+    from typing import Any
 
 BLOCKED_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 # Kept as they are: SIGCHLD (waitpid), the already ignored SIGPIPE/SIGXFSZ (Popen restores them for

@@ -11,26 +11,31 @@ a published snapshot; a trial works on its own copy.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 from agentgym.sources import integrity
-from agentgym.sources.archive import fetch_archive
 from agentgym.sources.base import Snapshot
 from agentgym.sources.cache import SnapshotStore, cache_root, tree_digest
-from agentgym.sources.git import fetch_git
-from agentgym.sources.path import fetch_path
-from agentgym.sources.pypi import fetch_pypi
 from agentgym.specs.repo import RepoSpec
 
 Fetcher = Callable[..., Snapshot]
 
-_FETCHERS: dict[str, Fetcher] = {
-    "url": fetch_git,
-    "path": fetch_path,
-    "archive": fetch_archive,
-    "pypi": fetch_pypi,
+# imported when a repo of that kind is fetched: archive and pypi (urllib, packaging, tarfile) cost ~20 ms of
+# every start-up otherwise
+_FETCHERS: dict[str, tuple[str, str]] = {
+    "url": ("agentgym.sources.git", "fetch_git"),
+    "path": ("agentgym.sources.path", "fetch_path"),
+    "archive": ("agentgym.sources.archive", "fetch_archive"),
+    "pypi": ("agentgym.sources.pypi", "fetch_pypi"),
 }
+
+
+def _fetcher(kind: str) -> Fetcher:
+    module, name = _FETCHERS[kind]
+    fetcher: Fetcher = getattr(importlib.import_module(module), name)
+    return fetcher
 
 
 def fetch_snapshot(spec: RepoSpec, *, registry_dir: Path, cache: Path | None = None, offline: bool = False) -> Snapshot:
@@ -41,7 +46,7 @@ def fetch_snapshot(spec: RepoSpec, *, registry_dir: Path, cache: Path | None = N
     only what is cached (local git repos and local files still work).
     """
     store = SnapshotStore(cache if cache is not None else cache_root())
-    fetcher = _FETCHERS[spec.kind]
+    fetcher = _fetcher(spec.kind)
     snapshot = fetcher(spec, store, registry_dir=Path(registry_dir), offline=offline)
     if not integrity.verified_or_removed(snapshot):  # changed by an unisolated trial: build it again
         snapshot = fetcher(spec, store, registry_dir=Path(registry_dir), offline=offline)
