@@ -43,6 +43,16 @@ async def dispatch(box: Toolbox, name: str, args: dict[str, Any]) -> Result:
     return await _str_replace(box, path, str(args["old_str"]), str(args["new_str"]))
 
 
+async def _is_dir(box: Toolbox, path: str) -> bool:
+    """Whether a path the sandbox would not read as a file lists as a directory (the sandboxes word the
+    refusal differently, so the listing decides)."""
+    try:
+        await box.sandbox.list_dir(path)
+    except SandboxRefusal:
+        return False
+    return True
+
+
 def _numbered(lines: list[str], first: int) -> str:
     return "\n".join(f"{n:6}\t{line}" for n, line in enumerate(lines, first))
 
@@ -54,7 +64,7 @@ async def _view(box: Toolbox, path: str, view_range: Any) -> Result:
     except SandboxRefusal as refusal:
         if refusal.kind == "not_found":
             return {}, f"view: {shown} does not exist"
-        if refusal.kind == "error" and refusal.detail.endswith("is a directory"):
+        if refusal.kind == "error" and await _is_dir(box, path):
             if view_range is not None:
                 return {}, f"view: {shown} is a directory; view_range applies to files only"
             return await box._list_dir(path, shown), None
@@ -94,7 +104,7 @@ async def _create(box: Toolbox, path: str, text: str) -> Result:
         await box.sandbox.read_file(target, 1)
         return {}, f"create: {shown} already exists; use str_replace to edit it"
     except SandboxRefusal as refusal:
-        if refusal.kind == "error" and refusal.detail.endswith("is a directory"):
+        if refusal.kind == "error" and await _is_dir(box, target):
             return {}, f"create: {shown} is an existing directory"
         if refusal.kind != "not_found":
             raise
