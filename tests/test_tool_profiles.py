@@ -59,6 +59,7 @@ def play(
     policy: ResolvedPolicy = POLICY,
     output_cap: int = 8192,
     profile: Any = CODING,
+    **toolbox_args: Any,
 ) -> dict[str, str]:
     """Open a sandbox, run `script` on a Box, stop; return the files under eval_artifacts/ of the final tree."""
 
@@ -68,11 +69,11 @@ def play(
             toolbox = Toolbox(
                 sandbox=sandbox,
                 policy=policy,
-                max_commands=5,
                 deadline=time.monotonic() + 120,
                 log=EventLog("t", 0),
                 output_cap=output_cap,
                 profile=profile,
+                **{"max_commands": 10, **toolbox_args},
             )
             await script(Box(toolbox))
             assert await sandbox.stop() == []
@@ -97,10 +98,11 @@ def test_bash_runs_counts_times_out_and_keeps_the_policy(sbx: SandboxEnv, kind: 
         assert (await box.ok("bash", command="sleep 5", timeout=1)).get("timed_out") is True
         assert "refused (prohibited_command)" in await box.error("bash", command="rm -rf src")
         assert "missing required argument(s): command" in await box.error("bash")
+        assert await box.error("bash", command="ls", timeout="soon") == "timeout must be a number of seconds"
         records = box.toolbox.log.tool_records()
-        assert [r.tool_name for r in records] == ["bash"] * 4
-        assert box.toolbox.commands_used == 4  # every bash call counts, as every run_command does in v1
-        assert box.toolbox.log.commands_used() == 4
+        assert [r.tool_name for r in records] == ["bash"] * 5
+        assert box.toolbox.commands_used == 5  # every bash call counts, as every run_command does in v1
+        assert box.toolbox.log.commands_used() == 5
 
     policy = ResolvedPolicy(allowed=[], prohibited=["rm"], write_paths_allowed=["eval_artifacts/"])
     play(kind, sbx.snapshot, script, policy=policy)
@@ -239,6 +241,19 @@ def test_output_caps_with_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     play(kind, snapshot, script, output_cap=512)
 
 
+def test_refused_budget_names_the_profiles_tools(sbx: SandboxEnv) -> None:
+    async def script(box: Box) -> None:
+        await box.ok("bash", command="true")
+        refused = await box.error("bash", command="true")
+        assert refused == (
+            "max_commands=1 reached: this bash was not run. Use create to save your answer and reply without a tool call."
+        )
+        await box.ok("create", path="eval_artifacts/answer.json", file_text="{}")  # the answer can still be saved
+        assert box.toolbox.commands_used == 1
+
+    assert play("local", sbx.snapshot, script, max_commands=1, command_budget="refuse") == {"answer.json": "{}"}
+
+
 def test_profiles_keep_to_their_own_tools(sbx: SandboxEnv) -> None:
     async def coding(box: Box) -> None:
         error = await box.error("run_command", command="ls")
@@ -273,7 +288,7 @@ CODING_SCRIPTS = {
         {"content": "Done: 5 entries."},
     ],
     "answer.md": [
-        {"tool": "grep", "args": {"pattern": "def core", "include": "*.py"}},
+        {"content": '<tool_call>{"name": "grep", "arguments": {"pattern": "def core", "include": "*.py"}}</tool_call>'},
         {"tool": "create", "args": {"path": "eval_artifacts/answer.md", "file_text": "core only\n"}},
         {"tool": "str_replace", "args": {"path": "eval_artifacts/answer.md", "old_str": "only", "new_str": "and util"}},
         {"content": "written"},
@@ -302,8 +317,8 @@ def test_run_with_coding_tools_end_to_end(tmp_path: Path, demo_config: Path, cac
     assert all(c["ok"] for c in calls) and "src/" in calls[1]["tool_output"]["content"]
     r3 = json.loads((run / "results/demo/demo_task_003.json").read_text())
     assert r3["metrics"]["success"] is True and r3["metrics"]["commands_used"] == 0
-    grep = r3["transcript"]["tool_calls"][0]["tool_output"]
-    assert grep["content"] == "src/pkg/core.py:1:def core():"
+    grep = r3["transcript"]["tool_calls"][0]  # written as text: recovered with the profile's tool names
+    assert grep["recovered_from_text"] is True and grep["tool_output"]["content"] == "src/pkg/core.py:1:def core():"
     assert (run / "artifacts/demo/demo_task_003").exists()
 
 

@@ -200,8 +200,7 @@ def run(
     tools: Annotated[
         str,
         typer.Option(
-            help="Tool profile: v1 (run_command, read_file, list_dir, write_file: the original's) or coding "
-            "(bash, view, str_replace, create, glob, grep: the surface of today's coding agents)."
+            help="Tool profile: v1 (the original four tools) or coding (bash, view, str_replace, create, glob, grep)."
         ),
     ] = "v1",
     repeat_limit: Annotated[

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_EDIT_BYTES = 1024 * 1024  # files str_replace edits and view reads (more: use bash)
 MAX_PATTERN = 1000  # characters of a glob or grep pattern
+MAX_PATH = 4096  # characters of a glob or grep path (it travels as a command argument)
 SEARCH_TIMEOUT = 60.0  # seconds one glob or grep may take (also bounded by the task's budget)
 SHOWN_LINES = 4  # line numbers named in a "several occurrences" error
 HELPER_SOURCE = (Path(__file__).parent / "search_helper.py").read_text(encoding="utf-8")
@@ -164,6 +165,8 @@ async def _search(box: Toolbox, name: str, args: dict[str, Any]) -> Result:
     include = str(args["include"]) if args.get("include") else ""
     if not pattern or len(pattern) > MAX_PATTERN or len(include) > MAX_PATTERN:
         return {}, f"{name}: the pattern must be 1-{MAX_PATTERN} characters"
+    if len(path) > MAX_PATH:
+        return {}, f"{name}: the path is longer than {MAX_PATH} characters"
     if name == "grep":
         try:
             re.compile(pattern)

@@ -149,6 +149,8 @@ class Toolbox:
         if name == "run_command":
             return await self._run_command(args)
         if name == "bash":
+            if args.get("timeout") is not None and not isinstance(args["timeout"], int | float):
+                return {}, "timeout must be a number of seconds"
             return await self._run_command({"command": args["command"], "timeout_seconds": args.get("timeout")})
         if name in coding.FILE_TOOLS:
             return await coding.dispatch(self, name, args)
