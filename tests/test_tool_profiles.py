@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from test_sandbox_support import BWRAP_OK, BWRAP_WHY, POLICY, SandboxEnv, make_env, make_snapshot, open_spec
 
+from agentgym.errors import SpecError
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sources.base import Snapshot
+from agentgym.specs.campaign import build_spec
 from agentgym.specs.events import EventLog
 from agentgym.specs.task import ResolvedPolicy
 from agentgym.tools.profiles import CODING, V1, coding_call
@@ -344,3 +346,12 @@ def test_oracle_scores_100_on_the_shipped_suite_with_coding_tools(tmp_path: Path
         for c in json.loads(p.read_text())["transcript"]["tool_calls"]
     }
     assert names == {"bash"}  # the shipped solutions are shell commands: run_command played as bash
+
+
+def test_campaign_field_tools_is_validated() -> None:
+    assert build_spec(None, {"tools": "coding"}).tools == "coding"
+    assert build_spec(None, {}).tools == "v1"
+    with pytest.raises(SpecError, match="tools coding: not supported with executor ray"):
+        build_spec(None, {"tools": "coding", "executor": "ray"})
+    with pytest.raises(SpecError, match="tools"):
+        build_spec(None, {"tools": "nope"})
