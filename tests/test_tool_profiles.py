@@ -152,6 +152,32 @@ def test_path_escapes_are_refused_as_safety_events(sbx: SandboxEnv, kind: str, t
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_links_out_of_the_repository_are_path_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("AGENTGYM_CACHE", str(tmp_path / "cache"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("host secret\n")
+    root = tmp_path / "cache" / "snapshots" / ("ef" * 32)
+    root.mkdir(parents=True)
+    (root / "out_dir").symlink_to(outside)
+    (root / "out_file.txt").symlink_to(outside / "secret.txt")
+    snapshot = make_snapshot(root, {"README.md": "r\n", "src/app.py": "print('app')\n"})
+
+    async def script(box: Box) -> None:
+        viewed = await box.error("view", path="out_file.txt")  # bwrap: the target is not even in the sandbox's view
+        assert viewed.startswith("path_escape: ") if kind == "local" else viewed == "view: out_file.txt does not exist"
+        assert (await box.error("grep", pattern="secret", path="out_dir")).startswith("path_escape: out_dir resolves")
+        assert (await box.error("glob", pattern="*", path="out_dir")).startswith("path_escape: ")
+        assert (await box.ok("grep", pattern="secret"))["content"] == "no matches"  # links are never followed
+        assert (await box.ok("glob", pattern="out_*"))["content"] == "out_dir\nout_file.txt"
+        assert box.safety() == [("path_escape", True)] * (3 if kind == "local" else 2)
+
+    play(kind, snapshot, script)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_create_and_str_replace_with_every_error(sbx: SandboxEnv, kind: str) -> None:
     async def script(box: Box) -> None:
         made = await box.ok("create", path="eval_artifacts/answer.md", file_text="a\nTODO\nb\nTODO\nc\n")

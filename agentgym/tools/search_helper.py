@@ -55,14 +55,17 @@ def walk(root: str, state: dict[str, Any]) -> Any:
     for dirpath, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         rel_dir = os.path.relpath(dirpath, root)
-        names = [(d, True) for d in dirs] + [(f, False) for f in sorted(files)]
-        for name, is_dir in names:
+        for name in sorted(dirs + files):
             state["walked"] += 1
             if state["walked"] > MAX_WALK:
                 state["walk_stopped"] = True
                 return
             rel = name if rel_dir == "." else rel_dir + "/" + name
-            yield rel, is_dir, not is_dir and stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode)
+            try:
+                mode = os.lstat(os.path.join(dirpath, name)).st_mode  # a link to a folder is a link, not a folder
+            except OSError:  # removed meanwhile (a background process of the agent)
+                continue
+            yield rel, stat.S_ISDIR(mode), stat.S_ISREG(mode)
 
 
 def do_glob(req: dict[str, Any], state: dict[str, Any]) -> list[str]:
