@@ -66,9 +66,10 @@ async def _view(box: Toolbox, path: str, view_range: Any) -> Result:
         if refusal.kind == "not_found":
             return {}, f"view: {shown} does not exist"
         if refusal.kind == "error" and await _is_dir(box, path):
-            if view_range is not None:
-                return {}, f"view: {shown} is a directory; view_range applies to files only"
-            return await box._list_dir(path, shown), None
+            listing = await box._list_dir(path, shown)
+            if view_range is not None:  # small models send one anyway: list, and say why it was not used
+                listing["note"] = "a directory: view_range ignored (it applies to files)"
+            return listing, None
         raise
     lines = read.content.splitlines()
     first, last, error = _range(view_range, len(lines))
