@@ -126,6 +126,8 @@ def test_view_file_range_directory_and_errors(sbx: SandboxEnv, kind: str) -> Non
             "pkg": "dir",
         }
         assert await box.error("view", path="nope.txt") == "view: nope.txt does not exist"
+        empty = await box.ok("view", path="src/pkg/__init__.py", view_range=[1, -1])
+        assert (empty["content"], empty["lines"]) == ("", 0)
         assert "outside the file's lines 1-50" in await box.error("view", path="data/notes.txt", view_range=[0, 2])
         assert "is before start 5" in await box.error("view", path="data/notes.txt", view_range=[5, 2])
         assert "two integers" in await box.error("view", path="data/notes.txt", view_range="1-2")

@@ -82,7 +82,7 @@ async def _view(box: Toolbox, path: str, view_range: Any) -> Result:
 
 
 def _range(view_range: Any, count: int) -> tuple[int, int, str | None]:
-    if view_range is None:
+    if view_range is None or count == 0:  # an empty file is shown empty whatever the range
         return 1, count, None
     if (
         not isinstance(view_range, list)
