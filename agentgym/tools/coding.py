@@ -77,7 +77,7 @@ async def _view(box: Toolbox, path: str, view_range: Any) -> Result:
         return {}, f"view: {error}"
     text = elide(_numbered(lines[first - 1 : last], first), box.output_cap * 2)
     if read.truncated:
-        text += f"\n[… file has {read.size} bytes; only the first {MAX_EDIT_BYTES} are shown; use bash …]"
+        text += f"\n[… file has {read.size} bytes; only the first {MAX_EDIT_BYTES} were read; use bash …]"
     return {"path": shown, "content": text, "lines": len(lines), "shown_lines": [first, last]}, None
 
 
