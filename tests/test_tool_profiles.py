@@ -1,5 +1,6 @@
 """Tool profiles (`--tools v1|coding`): every coding tool, its error messages, caps and safety events, through the
-real Toolbox and the real sandboxes (bubblewrap and local) on a real git snapshot (the CLI end to end: test_tool_profiles_run.py)."""
+real Toolbox and the real sandboxes (bubblewrap and local) on a real git snapshot. The CLI end to end:
+test_tool_profiles_run.py."""
 
 from __future__ import annotations
 
