@@ -17,7 +17,8 @@ class NopAgent:
 
 
 class OracleAgent:
-    """Runs `solution:` steps through the same tools, policy and sandbox a model would use."""
+    """Runs `solution:` steps through the same tools, policy and sandbox a model would use; the steps are v1
+    tool calls, played as the run's tool profile's calls (tools/profiles.py: run_command → bash, …)."""
 
     name = "oracle"
 
@@ -27,5 +28,6 @@ class OracleAgent:
             outcome.final_message = "no reference solution in the task file"
             return
         for step in steps:
-            await toolbox.call(step.tool, json.dumps(step.args))
+            name, args = toolbox.profile.oracle_call(step.tool, step.args)
+            await toolbox.call(name, json.dumps(args))
         outcome.final_message = "reference solution executed"

@@ -15,7 +15,6 @@ from agentgym.agents.prompts import PromptSet, template_values
 from agentgym.models.base import ModelClient, ModelReply
 from agentgym.specs.events import AttemptLog, Request, Response
 from agentgym.specs.task import TaskSpec
-from agentgym.tools.schema import TOOL_SCHEMAS
 from agentgym.tools.toolbox import CommandLimitReached, Toolbox
 
 EMBEDDED_REPEAT_LIMIT = 3  # the embedded model's default: the same call 3 times in a row ends the trial
@@ -55,7 +54,7 @@ class ModelAgent:
             log.emit(Request(turn=turn, new_messages=messages[sent:]))
             sent = len(messages)
             # each HTTP attempt is emitted as it ends (failed and cancelled calls too)
-            reply = await self.client.complete(messages, TOOL_SCHEMAS, attempts=AttemptLog(log, turn))
+            reply = await self.client.complete(messages, toolbox.profile.schemas, attempts=AttemptLog(log, turn))
             log.emit(_response(turn, reply))
             messages.append(reply.assistant_message)
             outcome.final_message = reply.content

@@ -198,6 +198,12 @@ def run(
             "run_command calls are refused and the model may still write its answer."
         ),
     ] = "v1",
+    tools: Annotated[
+        str,
+        typer.Option(
+            help="Tool profile: v1 (the original four tools) or coding (bash, view, str_replace, create, glob, grep)."
+        ),
+    ] = "v1",
     repeat_limit: Annotated[
         int | None,
         typer.Option(
@@ -258,6 +264,8 @@ def run(
         raise AgentGymError(f"--command-policy: expected v1 or strict, got '{command_policy}'")
     if command_budget not in ("v1", "refuse"):
         raise AgentGymError(f"--command-budget: expected v1 or refuse, got '{command_budget}'")
+    if tools not in ("v1", "coding"):
+        raise AgentGymError(f"--tools: expected v1 or coding, got '{tools}'")
     sources = {name: ctx.get_parameter_source(name) for name in ctx.params}  # typer may bundle its own click
     given = {name for name, src in sources.items() if getattr(src, "name", "") not in ("DEFAULT", "DEFAULT_MAP")}
     raise typer.Exit(run_command(dict(ctx.params), given))

@@ -29,7 +29,7 @@ CAMPAIGN_FLAGS = (
     "task_set", "tasks", "limit", "runs_root", "config_dir", "dry_run", "scoring_profile", "epochs", "concurrency",
     "max_sandboxes", "prompt_profile", "prompt_file", "tool_output_bytes", "command_policy", "command_budget",
     "repeat_limit", "repos", "agent", "sandbox", "sandbox_limit", "cache_responses", "replay", "executor", "campaign_id",
-    "ray_address",
+    "ray_address", "tools",
 )  # fmt: skip
 ENTRY_FLAGS = ("temperature", "max_output_tokens", "include_reasoning_content", "request_timeout", "api_key_env")
 SINGLE_FLAGS = ("model", "base_url", "api_key", "local_model")  # one model: not with --models / --config

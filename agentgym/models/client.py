@@ -20,9 +20,7 @@ from agentgym.models.base import ModelReply, ModelSettings, ToolCall, redact_url
 from agentgym.models.retry import RetryPolicy, Verdict, retry_after_seconds, with_retries
 from agentgym.models.textcalls import recover_tool_calls
 from agentgym.scrub import SCRUBBER, Scrubber, url_secrets
-from agentgym.tools.schema import TOOL_NAMES
 
-_TOOL_NAMES = set(TOOL_NAMES)
 _RETRY_STATUS = {408, 409, 429}
 _CONNECT_ERRORS = {"ConnectError", "ConnectTimeout"}  # httpx: nothing reached the server
 
@@ -92,7 +90,7 @@ class OpenAIChatClient:
             self._reached = True
             raise MalformedReply("the model server's reply is not valid JSON") from None
         self._reached = True
-        return self._reply(resp)
+        return self._reply(resp, _tool_names(body.get("tools")))
 
     def _text(self, text: object) -> str:
         return _short(SCRUBBER(self._scrub(str(text))))  # scrub before cutting: no partial key survives
@@ -127,15 +125,15 @@ class OpenAIChatClient:
             return Verdict("retry", message, status=code, retry_after=retry_after_seconds(exc.response.headers))
         return Verdict("fail", message, status=code)
 
-    def _reply(self, resp: Any) -> ModelReply:
+    def _reply(self, resp: Any, tool_names: set[str]) -> ModelReply:
         try:
-            return self._build_reply(resp)
+            return self._build_reply(resp, tool_names)
         except MalformedReply:
             raise
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:  # a shape no check foresaw
             raise MalformedReply(f"the model server's reply has an unexpected shape ({type(exc).__name__})") from None
 
-    def _build_reply(self, resp: Any) -> ModelReply:
+    def _build_reply(self, resp: Any, tool_names: set[str]) -> ModelReply:
         if isinstance(resp, str):  # the SDK hands back the text of a non-JSON content type
             raise MalformedReply(f"the model server's reply is not JSON: {_short(resp, 80)!r}")
         choices = getattr(resp, "choices", None)
@@ -151,7 +149,7 @@ class OpenAIChatClient:
         calls = [_native_call(i, tc) for i, tc in enumerate(msg.tool_calls or [])]
         format_errors: list[str] = []
         if not calls and content:  # no native calls: recover calls the model wrote as text
-            recovery = recover_tool_calls(content, _TOOL_NAMES)
+            recovery = recover_tool_calls(content, tool_names)
             format_errors = list(recovery.format_errors)
             calls = [
                 ToolCall(
@@ -178,6 +176,11 @@ class OpenAIChatClient:
             completion_tokens=completion_tokens,
             format_errors=format_errors,
         )
+
+
+def _tool_names(tools: Any) -> set[str]:
+    """The names of the tools a request offers (the run's tool profile): text-call recovery accepts those."""
+    return {str(t.get("function", {}).get("name")) for t in tools or [] if isinstance(t, dict)}
 
 
 def _short(text: str, limit: int = 200) -> str:

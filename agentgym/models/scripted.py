@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and demos.
 
 Stateless by design: the reply depends only on the request (which script, how many assistant turns so far),
-so it works with retries and concurrent trials. It validates that requests carry the tool schema.
+so it works with retries and concurrent trials. It validates that requests carry the tool schema (all tools of
+one tool profile, tools/profiles.py).
 
 Fault injection (the fault suite, tests/test_faults.py): a step may be, or may carry, a fault.
   {"status": N, "retry_after": "2", "message": ..., "echo_auth": true}  an error status (the body can echo the
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from agentgym.tools.schema import TOOL_NAMES
+from agentgym.tools.profiles import profile_of_request
 
 Step = dict[str, Any]
 Responder = Callable[[dict[str, Any]], Step]
@@ -147,7 +148,7 @@ class ScriptedServer:
     def _reply(self, body: dict[str, Any], auth: str) -> tuple[int, Any, dict[str, str], Step]:
         if self.require_tools:
             names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
-            if not names >= TOOL_NAMES:
+            if profile_of_request(names) is None:  # every tool of one profile (tools/profiles.py)
                 message = f"request lacks the tool schema (got {sorted(map(str, names))})"
                 return 400, {"error": {"message": message}}, {}, {}
         step = self.responder(body)

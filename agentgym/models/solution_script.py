@@ -4,7 +4,8 @@ It answers on 127.0.0.1 like any OpenAI-compatible endpoint, so a campaign can p
 chosen skill beside real ones (demos, harness checks, CI without a paid API). For each request it finds the task
 whose instruction the first user message carries; with probability `skill` (decided once per task from a hash of
 the seed and the task id, so every epoch and every rerun behaves alike) it plays the task's `solution:` steps one
-tool call per turn, then says it is done; otherwise it lists the root, gives up and writes no answer.
+tool call per turn, then says it is done; otherwise it lists the root, gives up and writes no answer. Under
+`--tools coding` (the request offers the coding tools) the v1 steps are played as coding calls (run_command → bash …).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from agentgym.models.scripted import Step
 from agentgym.specs.task import TaskSpec
+from agentgym.tools.profiles import profile_of_request
 
 GIVE_UP: list[Step] = [
     {"tool": "list_dir", "args": {"path": "."}},
@@ -52,4 +54,15 @@ class SolutionScript:
         else:
             turn = sum(1 for m in messages if m.get("role") == "assistant")
             step = script[turn] if turn < len(script) else {"content": "done"}
+        step = _as_profile(step, request)
         return {**step, "sleep": self.latency} if self.latency else step
+
+
+def _as_profile(step: Step, request: dict[str, Any]) -> Step:
+    """A v1 tool step as a call of the profile the request offers (unchanged for v1)."""
+    names = {str(t.get("function", {}).get("name")) for t in request.get("tools") or [] if isinstance(t, dict)}
+    profile = profile_of_request(names)
+    if "tool" not in step or profile is None:
+        return step
+    tool, args = profile.oracle_call(step["tool"], step.get("args", {}))
+    return {**step, "tool": tool, "args": args}

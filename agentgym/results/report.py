@@ -48,7 +48,10 @@ def summarize(
         "isolation": run_config.get("isolation") or {},
         "scoring_profile": run_config.get("scoring", {}).get("profile"),
         "tasks_planned": run_config.get("tasks_planned"),
-        "tool_rules": {k: run_config.get(k) for k in ("command_policy_mode", "command_budget", "repeat_limit")},
+        "tool_rules": {
+            "tool_profile": run_config.get("tool_profile") or "v1",  # runs before profiles existed had v1's tools
+            **{k: run_config.get(k) for k in ("command_policy_mode", "command_budget", "repeat_limit")},
+        },
         "tasks_finished": len(results),
         "success_rate": _avg([1.0 if x.success else 0.0 for x in m]),
         "avg_score": _avg([x.score_0_100 for x in m]),

@@ -76,13 +76,17 @@ def load_weights(tree: ConfigTree, profile: str | None = None) -> Weights:
 V1_PROMPT = "prompts/l1_system_prompt_v1.txt"
 
 
-def system_prompt_path(tree: ConfigTree) -> Path:
-    return tree.part("prompts/system.md")
+def system_prompt_path(tree: ConfigTree, tools: str = "v1") -> Path:
+    """Our system prompt names the tools: prompts/system.md for v1's, prompts/system_coding.md for `coding`."""
+    return tree.part("prompts/system.md" if tools == "v1" else f"prompts/system_{tools}.md")
 
 
-def load_prompts(tree: ConfigTree, profile: str | None = None, prompt_file: Path | None = None) -> PromptSet:
+def load_prompts(
+    tree: ConfigTree, profile: str | None = None, prompt_file: Path | None = None, tools: str = "v1"
+) -> PromptSet:
     """The prompt profile of the run: `v1` when asked, or when the user's config tree has the original's
-    prompts/l1_system_prompt_v1.txt (and no other profile was asked); else ours. Checked here, at plan time."""
+    prompts/l1_system_prompt_v1.txt (and no other profile was asked); else ours (for the tool profile `tools`).
+    Checked here, at plan time."""
     if profile not in (None, "auto", "v1", "agentgym"):
         raise SpecError(f"--prompt-profile: expected v1, agentgym or auto, got '{profile}'")
     v1_in_tree = tree.root / V1_PROMPT if tree.root is not None else None
@@ -92,7 +96,7 @@ def load_prompts(tree: ConfigTree, profile: str | None = None, prompt_file: Path
         if path is None:
             raise SpecError(f"--prompt-profile v1: no {V1_PROMPT} in the config tree (give --prompt-file PATH)")
         return PromptSet.from_file("v1", _existing(path))
-    return PromptSet.from_file("agentgym", _existing(prompt_file or system_prompt_path(tree)))
+    return PromptSet.from_file("agentgym", _existing(prompt_file or system_prompt_path(tree, tools)))
 
 
 def _existing(path: Path) -> Path:

@@ -60,6 +60,7 @@ class RunRequest:
     command_policy: str = "v1"  # v1: the original's first-word rule; strict: every command word (shell parse)
     command_budget: str = "v1"  # v1: a reply's calls all run past max_commands, then stop; refuse: opt-in
     repeat_limit: int | None = None  # opt-in stop after N identical calls in a row (v1: none)
+    tool_profile: str = "v1"  # v1: the original four tools; coding: bash, view, str_replace, create, glob, grep
     prompt_profile: str | None = None  # v1, agentgym, or None/auto (v1 when the tree has the v1 prompt file)
     prompt_file: Path | None = None
 
@@ -81,7 +82,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
     repos = load_repos(tree)
     tasks = load_tasks(tree, req.task_set, repos, TaskFilter(req.repos, req.tasks_glob, req.limit))
     weights = load_weights(tree, req.scoring_profile)
-    prompts = load_prompts(tree, req.prompt_profile, req.prompt_file)
+    prompts = load_prompts(tree, req.prompt_profile, req.prompt_file, req.tool_profile)
     snapshots: dict[str, Snapshot] = {}
     for repo_id in sorted({t.spec.repo for t in tasks}):
         loaded = repos[repo_id]
@@ -124,6 +125,7 @@ def run_config(
         "tool_output_bytes": req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
         "command_policy_mode": req.command_policy,
         "command_budget": req.command_budget,
+        "tool_profile": req.tool_profile,
         "repeat_limit": req.repeat_limit,
         "concurrency": req.concurrency,
         "max_sandboxes": req.max_sandboxes,
@@ -160,6 +162,7 @@ def trial_context(
         tool_output_bytes=req.tool_output_bytes or DEFAULT_OUTPUT_CAP,
         command_policy_mode=req.command_policy,
         command_budget=req.command_budget,
+        tool_profile=req.tool_profile,
         open_events=rundir.open_trial_events,  # the trial's event stream, appended as it goes
     )
 

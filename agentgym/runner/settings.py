@@ -48,6 +48,7 @@ def run_request(spec: CampaignSpec) -> RunRequest:
         command_policy=spec.command_policy,
         command_budget=spec.command_budget,
         repeat_limit=spec.repeat_limit,
+        tool_profile=spec.tools,
         prompt_profile=spec.prompt_profile,
         prompt_file=spec.prompt_file,
     )

@@ -27,6 +27,7 @@ from agentgym.specs.events import Attempt, Error, EventLog, EventSink, Limit, Ta
 from agentgym.specs.result import Metrics, OutputCheck, SafetyEvent, TaskInfo, TaskResult, Transcript
 from agentgym.specs.task import OutputSpec
 from agentgym.specs.weights import Weights
+from agentgym.tools.profiles import COMMAND_TOOLS, get_profile
 from agentgym.tools.toolbox import (
     DEFAULT_OUTPUT_CAP,
     CommandLimitReached,
@@ -59,6 +60,7 @@ class TrialContext:
     tool_output_bytes: int = DEFAULT_OUTPUT_CAP
     command_policy_mode: str = "v1"  # tools/policy.py: v1 (first word) or strict (shell parse)
     command_budget: str = "v1"  # v1: a reply's calls all run, then stop; refuse: extra calls refused
+    tool_profile: str = "v1"  # the tools the model sees: v1 (the original four) or coding (tools/profiles.py)
     open_events: Callable[[str, str, int], EventSink] | None = None  # (repo, task id, epoch) → per-trial file
 
 
@@ -130,6 +132,7 @@ async def run_trial(
             output_cap=ctx.tool_output_bytes,
             policy_mode=ctx.command_policy_mode,
             command_budget=ctx.command_budget,
+            profile=get_profile(ctx.tool_profile),
         )
         clock.toolbox = toolbox
         fatal = await _act(ctx.agent, task, toolbox, outcome, clock)
@@ -277,11 +280,11 @@ def _result(
     records, events, calls = log.tool_records(), log.safety_records(), log.model_calls()
     violations = sum(1 for e in events if e.penalized)
     commands = log.commands_used()
-    valid = sum(1 for r in records if r.tool_name == "run_command" and r.ok)
+    valid = sum(1 for r in records if r.tool_name in COMMAND_TOOLS and r.ok)
     passed = sum(c.weight for c in checks.checks if c.ok)
     total = sum(c.weight for c in checks.checks)
     s = score_task(ScoreInputs(passed, total, commands, valid, violations), ctx.weights)
-    nonzero = sum(1 for r in records if r.tool_name == "run_command" and r.ok and r.tool_output.get("exit_code"))
+    nonzero = sum(1 for r in records if r.tool_name in COMMAND_TOOLS and r.ok and r.tool_output.get("exit_code"))
     format_errors = sum(c.format_errors for c in calls)
     attempts = log.of(Attempt)
     latency = sum(a.duration_ms for a in attempts) if attempts else sum(c.latency_ms for c in calls)

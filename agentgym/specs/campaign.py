@@ -79,6 +79,11 @@ class CampaignSpec(BaseModel):
     command_policy: Literal["v1", "strict"] = "v1"
     command_budget: Literal["v1", "refuse"] = "v1"
     repeat_limit: int | None = Field(None, ge=2)
+    tools: Literal["v1", "coding"] = Field(
+        "v1",
+        description="Tool profile: v1 (the original four tools) or coding (bash, view, str_replace, create, "
+        "glob, grep).",
+    )
     prompt_profile: Literal["v1", "agentgym"] | None = None
     prompt_file: Path | None = None
     tool_output_bytes: int | None = Field(None, ge=256)
@@ -96,6 +101,8 @@ class CampaignSpec(BaseModel):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"model ids must be unique (give each entry an 'id'): {', '.join(dupes)}")
+        if self.tools != "v1" and self.executor == "ray":
+            raise ValueError(f"tools {self.tools}: not supported with executor ray yet (Ray workers play v1's tools)")
         return self
 
     def public(self) -> dict[str, Any]:

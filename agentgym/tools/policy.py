@@ -1,6 +1,6 @@
 """The command policy (the original's five safety events), as pure functions over strings.
 
-Two modes for `run_command` (recorded in run_config as `command_policy_mode`):
+Two modes for `run_command` and `bash` (recorded in run_config as `command_policy_mode`):
 - `v1` (default): the original rule, literally (docs/formats.md "Command policy of v1, exactly"): the first
   word is the first token of `shlex.split` of the whole string and must be in the allow-list; a prohibited
   name anywhere as a token refuses the command; nothing after the first word is inspected further.

@@ -11,18 +11,16 @@ from agentgym.sandbox.base import CommandResult, Sandbox, SandboxRefusal
 from agentgym.specs.events import EventLog, ToolCall, ToolResult
 from agentgym.specs.result import SafetyEvent, ToolCallRecord
 from agentgym.specs.task import ResolvedPolicy
+from agentgym.tools import coding
 from agentgym.tools.caps import ERROR_CAP, PATH_CAP, cap_entries, cap_strings, elide
 from agentgym.tools.policy import PathView, Violation, check_command, check_path, in_tmp
-from agentgym.tools.schema import REQUIRED_ARGS, TOOL_NAMES
+from agentgym.tools.profiles import V1, ToolProfile
 
 DEFAULT_OUTPUT_CAP = 8 * 1024  # bytes of each stream shown to the model (head + tail, marker between)
 MAX_READ_BYTES = 1024 * 1024
 COMMAND_BUDGETS = ("v1", "refuse")
 READ_ONLY_LABEL = "read-only file system"  # the sandbox's label for a write outside the allowed paths
-BUDGET_REFUSAL = (
-    "max_commands={n} reached: this run_command was not run. Use write_file to save your answer "
-    "and reply without a tool call."
-)
+BUDGET_REFUSAL = "max_commands={n} reached: this {tool} was not run. {hint} and reply without a tool call."
 
 __all__ = [
     "CommandLimitReached",
@@ -60,6 +58,7 @@ class Toolbox:
     commands_used: int = 0  # working state for the budget; the record is the log's counted tool_calls
     policy_mode: str = "v1"  # command policy: "v1" (first word) or "strict" (shell parse), tools/policy.py
     command_budget: str = "v1"  # "v1": every call of a reply runs; "refuse": calls past max_commands refused
+    profile: ToolProfile = V1  # the tools the model sees (tools/profiles.py); the same policy and sandbox for all
     view: PathView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,12 +72,13 @@ class Toolbox:
         self, name: str, raw_args: str | dict[str, Any], *, call_id: str | None = None, recovered: bool = False
     ) -> ToolOutcome:
         start = time.perf_counter()
-        args, error = _parse_args(name, raw_args)
+        args, error = _parse_args(self.profile, name, raw_args)
         output: dict[str, Any] = {}
         counted = False
-        if name == "run_command" and self.command_budget == "refuse" and self.commands_used >= self.max_commands:
-            error = BUDGET_REFUSAL.format(n=self.max_commands)
-        elif name == "run_command":
+        command = name in self.profile.command_tools
+        if command and self.command_budget == "refuse" and self.commands_used >= self.max_commands:
+            error = BUDGET_REFUSAL.format(n=self.max_commands, tool=name, hint=self.profile.answer_hint)
+        elif command:
             self.commands_used, counted = self.commands_used + 1, True
         shown_name, tool_input = elide(name, PATH_CAP), cap_strings(args if args is not None else raw_args)
         self.log.emit(
@@ -112,7 +112,11 @@ class Toolbox:
         except SandboxRefusal as refusal:
             if refusal.kind == "not_found" and name in ("read_file", "list_dir"):
                 return {"path": elide(str(args["path"]), PATH_CAP), "not_found": True}, None  # v1: not an error
-            if name == "write_file" and refusal.kind == "sandbox_blocked" and "read-only" in refusal.detail.lower():
+            if (
+                name in self.profile.write_tools
+                and refusal.kind == "sandbox_blocked"
+                and "read-only" in refusal.detail.lower()
+            ):
                 # the policy's act, caught by the sandbox (a link into a read-only place): the policy's event
                 return self._refuse(Violation("disallowed_write_path", refusal.detail))
             if refusal.kind in ("path_escape", "sandbox_blocked"):
@@ -144,6 +148,12 @@ class Toolbox:
     async def _dispatch(self, name: str, args: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         if name == "run_command":
             return await self._run_command(args)
+        if name == "bash":
+            if args.get("timeout") is not None and not isinstance(args["timeout"], int | float):
+                return {}, "timeout must be a number of seconds"
+            return await self._run_command({"command": args["command"], "timeout_seconds": args.get("timeout")})
+        if name in coding.FILE_TOOLS:
+            return await coding.dispatch(self, name, args)
         path = str(args["path"])
         violation = check_path(path, self.view, self.policy, write=name == "write_file")
         if violation:
@@ -239,9 +249,9 @@ class WriteSettlement:
         return event.model_copy(update={"penalized": penalize, "detail": elide(event.detail, ERROR_CAP)})
 
 
-def _parse_args(name: str, raw: str | dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    if name not in TOOL_NAMES:
-        return None, f"unknown tool '{elide(name, 128)}' (available: {', '.join(sorted(TOOL_NAMES))})"
+def _parse_args(profile: ToolProfile, name: str, raw: str | dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    if name not in profile.names:
+        return None, f"unknown tool '{elide(name, 128)}' (available: {', '.join(sorted(profile.names))})"
     if isinstance(raw, dict):
         args = raw
     else:
@@ -252,7 +262,7 @@ def _parse_args(name: str, raw: str | dict[str, Any]) -> tuple[dict[str, Any] | 
             return None, f"arguments are not valid JSON{where}"
     if not isinstance(args, dict):
         return None, "arguments must be a JSON object"
-    missing = [a for a in REQUIRED_ARGS[name] if a not in args]
+    missing = [a for a in profile.required[name] if a not in args]
     if missing:
         return args, f"missing required argument(s): {', '.join(missing)}"
     return args, None
