@@ -15,7 +15,7 @@ from agentgym.cli.options import ConfigDir
 from agentgym.cli.report_cmd import report, view
 from agentgym.cli.results_cmd import compare, leaderboard, publish
 from agentgym.cli.serve_cmd import serve_local, serve_scripted
-from agentgym.cli.tasks_cmd import tasks_validate
+from agentgym.cli.tasks_cmd import tasks_generate, tasks_list, tasks_validate
 from agentgym.errors import AgentGymError
 from agentgym.textsafe import for_console
 
@@ -310,57 +310,6 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which record.")]) ->
     print(json.dumps(model.model_json_schema(), indent=2))
 
 
-@tasks_app.command("generate")
-def tasks_generate(
-    repo_id: Annotated[str, typer.Option(help="A registered repo id.")],
-    task_set: Annotated[str, typer.Option(help="Task set to write into.")] = "l1",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Output folder (default: tasks/<task_set>/<repo_id> in the config dir or the current directory)."
-        ),
-    ] = None,
-    config_dir: ConfigDir = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing task files.")] = False,
-) -> None:
-    """Write the default ten-task L1 set for a registered repo (computed from its snapshot)."""
-    from agentgym.runner.config import ConfigTree, load_repos
-    from agentgym.sources import fetch_snapshot
-    from agentgym.tasks_gen import generate_l1_tasks, tie_warnings
-    from agentgym.tasks_yaml import write_tasks
-
-    tree = ConfigTree.discover(config_dir)
-    repos = load_repos(tree)
-    if repo_id not in repos:
-        raise AgentGymError(f"--repo-id: unknown repo id '{repo_id}' (known: {', '.join(sorted(repos))})")
-    target = out or (tree.root or Path.cwd()) / "tasks" / task_set / repo_id
-    if target.exists() and any(target.glob("task_*.yaml")) and not force:
-        raise AgentGymError(f"{target}: task files exist already (use --force to overwrite)")
-    snap = fetch_snapshot(repos[repo_id].spec, registry_dir=repos[repo_id].file.parent)
-    tasks = generate_l1_tasks(repo_id, snap.path)
-    write_tasks(tasks, target)
-    for line in tie_warnings(tasks, snap.path):
-        err.print(line, markup=False, highlight=False)
-    err.print(f"wrote 10 tasks to {target}")
-
-
-@tasks_app.command("list")
-def tasks_list(
-    task_set: Annotated[str, typer.Option(help="Task set.")] = "l1",
-    config_dir: ConfigDir = None,
-    repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids.")] = None,
-) -> None:
-    """List (and validate) the tasks of a task set."""
-    from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
-
-    tree = ConfigTree.discover(config_dir)
-    loaded = load_repos(tree)
-    flt = TaskFilter(repos=repos.split(",") if repos else None)
-    for t in load_tasks(tree, task_set, loaded, flt):
-        oracles = ",".join(o.oracle.fn for o in t.spec.outputs)
-        print(f"{t.spec.repo}\t{t.spec.id}\t{t.spec.difficulty}\t{oracles}")
-
-
 @app.command()
 def doctor() -> None:
     """Tell which isolation features work on this machine and what falls back."""
@@ -374,6 +323,8 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+tasks_app.command("generate")(tasks_generate)
+tasks_app.command("list")(tasks_list)
 tasks_app.command("validate")(tasks_validate)
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)

@@ -1,4 +1,5 @@
-"""`agentgym tasks validate`: flags → ValidateRequest → validate_tasks → one line per task and a summary."""
+"""`agentgym tasks generate|list|validate` (registered on the `tasks` group in cli/main.py). validate: flags →
+ValidateRequest → validate_tasks → one line per task and a summary."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 
 from agentgym.cli.options import ConfigDir
+from agentgym.errors import AgentGymError
 from agentgym.fsutil import write_atomic
 from agentgym.runner.validate_report import TaskReport, ValidationReport
 from agentgym.textsafe import for_terminal
@@ -72,3 +74,52 @@ def tasks_validate(
     if json_out is not None:
         write_atomic(json_out, json.dumps(report.as_json(), indent=2, default=str) + "\n")
     raise typer.Exit(0 if report.ok else 1)
+
+
+def tasks_generate(
+    repo_id: Annotated[str, typer.Option(help="A registered repo id.")],
+    task_set: Annotated[str, typer.Option(help="Task set to write into.")] = "l1",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output folder (default: tasks/<task_set>/<repo_id> in the config dir or the current directory)."
+        ),
+    ] = None,
+    config_dir: ConfigDir = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing task files.")] = False,
+) -> None:
+    """Write the default ten-task L1 set for a registered repo (computed from its snapshot)."""
+    from agentgym.runner.config import ConfigTree, load_repos
+    from agentgym.sources import fetch_snapshot
+    from agentgym.tasks_gen import generate_l1_tasks, tie_warnings
+    from agentgym.tasks_yaml import write_tasks
+
+    tree = ConfigTree.discover(config_dir)
+    repos = load_repos(tree)
+    if repo_id not in repos:
+        raise AgentGymError(f"--repo-id: unknown repo id '{repo_id}' (known: {', '.join(sorted(repos))})")
+    target = out or (tree.root or Path.cwd()) / "tasks" / task_set / repo_id
+    if target.exists() and any(target.glob("task_*.yaml")) and not force:
+        raise AgentGymError(f"{target}: task files exist already (use --force to overwrite)")
+    snap = fetch_snapshot(repos[repo_id].spec, registry_dir=repos[repo_id].file.parent)
+    tasks = generate_l1_tasks(repo_id, snap.path)
+    write_tasks(tasks, target)
+    for line in tie_warnings(tasks, snap.path):
+        err.print(line, markup=False, highlight=False)
+    err.print(f"wrote 10 tasks to {target}")
+
+
+def tasks_list(
+    task_set: Annotated[str, typer.Option(help="Task set.")] = "l1",
+    config_dir: ConfigDir = None,
+    repos: Annotated[str | None, typer.Option(help="Comma-separated repo ids.")] = None,
+) -> None:
+    """List (and validate) the tasks of a task set."""
+    from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
+
+    tree = ConfigTree.discover(config_dir)
+    loaded = load_repos(tree)
+    flt = TaskFilter(repos=repos.split(",") if repos else None)
+    for t in load_tasks(tree, task_set, loaded, flt):
+        oracles = ",".join(o.oracle.fn for o in t.spec.outputs)
+        print(f"{t.spec.repo}\t{t.spec.id}\t{t.spec.difficulty}\t{oracles}")
