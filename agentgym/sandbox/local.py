@@ -88,7 +88,8 @@ class LocalSandboxFactory:
     async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> ExecutorSandbox:
         plan = plan_write_paths(spec.policy.write_paths_allowed, snapshot.path)
         await asyncio.to_thread(integrity.mark_unisolated, snapshot)  # later uses verify its digest
-        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=False)
+        skip = frozenset({".git"}) if spec.skip_git else frozenset()
+        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=False, skip=skip)
         host = LocalHost(ws=ws, token=secrets.token_hex(16))
         try:
             repo = str(ws.repo)

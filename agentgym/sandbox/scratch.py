@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,13 +108,39 @@ def _populate(scratch: Scratch, ws: Workspace, uid: int) -> None:
     for index, wp in enumerate(ws.plan.repo_paths):
         view = f"{REPO_VIEW}/{wp.rel}" if wp.rel else REPO_VIEW
         host = ws.repo / wp.rel
-        if scratch.privileged:
+        if scratch.privileged and not wp.rel:  # the whole repo writable: an overlay, nothing copied
+            scratch.binds.append((_overlay(scratch, ws, uid), view))
+        elif scratch.privileged:
             copy = scratch.root / f"w{index}"
             _copy_in(host, copy, uid)
             scratch.binds.append((copy, view))
             scratch.copies.append((copy, host))
         else:
             scratch.binds.append((host, view))
+
+
+def _overlay(scratch: Scratch, ws: Workspace, uid: int) -> Path:
+    """The workspace's (linked) repo under an overlay whose upper layer lives in the size-limited scratch:
+    the agent's writes never reach the links, hence never the snapshot. Every entry is handed to `uid`
+    through the overlay (metadata-only copy-up), so the sandbox user may edit what it did not create."""
+    upper, work, merged = (scratch.root / name for name in ("upper", "ovwork", "merged"))
+    for path in (upper, work, merged):
+        path.mkdir(mode=0o755)
+    hostmount.mount_overlay(ws.repo, upper, work, merged)
+    for top, dirs, files in os.walk(merged):
+        _hand_over(top, uid)
+        for name in dirs + files:
+            _hand_over(os.path.join(top, name), uid)
+    ws.final = merged
+    return merged
+
+
+def _hand_over(path: str, uid: int) -> None:
+    """Owned by `uid` and owner-writable, like a checkout (symlinks: owner only)."""
+    os.lchown(path, uid, uid)
+    mode = os.lstat(path).st_mode
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        os.chmod(path, stat.S_IMODE(mode) | (0o700 if stat.S_ISDIR(mode) else 0o600))
 
 
 def _write_etc(etc: Path) -> None:
@@ -177,6 +204,7 @@ def release_scratch(scratch: Scratch) -> None:
 
 
 def _unmount_trial(root: Path) -> None:
+    hostmount.unmount(root / "merged")
     hostmount.unmount(root / "repo")
     hostmount.unmount(root)
     with contextlib.suppress(OSError):
