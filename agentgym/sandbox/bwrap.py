@@ -243,8 +243,8 @@ def build_launch(host: BwrapHost, spec: SandboxSpec, uid: int, bwrap: str, secco
         mounts += ["--ro-bind", str(scratch.repo_source), REPO_VIEW]
     for source, view in scratch.binds:
         mounts += ["--bind", str(source), view]
-    for source, view in spec.ro_mounts:
-        mounts += ["--ro-bind", source, view]
+    for source, view in scratch.ro_binds:
+        mounts += ["--ro-bind", str(source), view]
     for hidden in spec.hidden_paths:
         if os.path.isdir(hidden):
             mounts += ["--tmpfs", hidden, "--remount-ro", hidden]
@@ -309,7 +309,9 @@ class BwrapSandboxFactory:
         try:
             host.slot = acquire_slot() if privileged else None  # host-wide: never two trials on one uid
             uid = host.slot.uid if host.slot else os.getuid()
-            host.scratch = await asyncio.to_thread(prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged)
+            host.scratch = await asyncio.to_thread(
+                prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged, spec.ro_mounts
+            )
             host.cgroup = await asyncio.to_thread(cgroup.create, ws.dir.name, spec.limits)
             launch = build_launch(host, spec, uid, detail, _write_filter(ws))
             view = View(REPO_VIEW, workdir, TMP_VIEW)

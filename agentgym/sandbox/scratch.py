@@ -48,13 +48,16 @@ class Scratch:
     exec_dir: Path
     disk_bytes: int
     binds: list[tuple[Path, str]] = field(default_factory=list)  # writable: host path -> agent's path
+    ro_binds: list[tuple[Path, str]] = field(default_factory=list)  # read-only extras (a test environment)
     copies: list[tuple[Path, Path]] = field(default_factory=list)  # scratch copy -> workspace path
     notes: list[str] = field(default_factory=list)  # caps hit by the copy-back (the workspace's notes)
     lock: OwnerLock | None = None  # held while the mount exists (see sweep_stale_mounts)
     released: bool = False
 
 
-def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) -> Scratch:
+def prepare_scratch(
+    ws: Workspace, uid: int, disk_bytes: int, privileged: bool, ro_mounts: tuple[tuple[str, str], ...] = ()
+) -> Scratch:
     lock = None
     if privileged:
         root = hostmount.run_base() / ws.dir.name
@@ -80,6 +83,12 @@ def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) 
             hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
             repo_source.mkdir()
             hostmount.bind_readonly(ws.repo, repo_source)
+        for index, (source, view) in enumerate(ro_mounts):  # reachable by the sandbox uid (not under /root)
+            reach = root / f"ro{index}" if privileged else Path(source)
+            if privileged:
+                reach.mkdir()
+                hostmount.bind_readonly(Path(source), reach)
+            scratch.ro_binds.append((reach, view))
         _populate(scratch, ws, uid)
     except BaseException:
         release_scratch(scratch)
@@ -205,6 +214,8 @@ def release_scratch(scratch: Scratch) -> None:
 
 def _unmount_trial(root: Path) -> None:
     hostmount.unmount(root / "merged")
+    for extra in sorted(root.glob("ro[0-9]*")) if root.is_dir() else []:
+        hostmount.unmount(extra)
     hostmount.unmount(root / "repo")
     hostmount.unmount(root)
     with contextlib.suppress(OSError):
