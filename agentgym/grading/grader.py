@@ -40,11 +40,11 @@ class Grade:
     not_applied: list[str] = field(default_factory=list)  # the agent's changes the grader ignored
 
 
-def edit_sandbox_spec(task: TaskSpec, limits: Limits, env: dict[str, str]) -> SandboxSpec:
+def edit_sandbox_spec(task: TaskSpec, policy: ResolvedPolicy, limits: Limits, env: dict[str, str]) -> SandboxSpec:
     """The agent's sandbox for an edit task: whole repo writable, no .git, hidden host paths, test env."""
     tenv = test_environment()
     return SandboxSpec(
-        policy=WRITABLE,
+        policy=policy,
         initial_working_dir=task.initial_working_dir,
         limits=limits,
         env={**env, **tenv.env()},
@@ -70,10 +70,7 @@ def hidden_sources(task: TaskSpec, task_file: Path) -> list[tuple[Path, str]]:
 def grading_command(task: TaskSpec, report: str) -> str:
     assert task.grading is not None
     ids = " ".join(shlex.quote(i) for i in task.grading.test_ids())
-    return (
-        f"{task.grading.test_command} -p no:cacheprovider -o addopts= -q "
-        f"--junitxml={shlex.quote(report)} -- {ids}"
-    )
+    return f"{task.grading.test_command} -p no:cacheprovider -o addopts= -q --junitxml={shlex.quote(report)} -- {ids}"
 
 
 async def grade(
@@ -88,7 +85,8 @@ async def grade(
     try:
         tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, dict(snapshot.source))
         seconds = task.grading.time_limit_seconds
-        spec = edit_sandbox_spec(task, dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds)), {})
+        wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
+        spec = edit_sandbox_spec(task, WRITABLE, wider, {})
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
         report = f"/tmp/agentgym-junit-{secrets.token_hex(8)}.xml"

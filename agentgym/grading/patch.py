@@ -47,8 +47,10 @@ def file_diff(rel: str, old: bytes | None, new: bytes | None, modes: tuple[int, 
         head += [f"old mode {modes[0]:o}\n", f"new mode {modes[1]:o}\n"]
     a, b = _text(old or b""), _text(new or b"")
     if a is None or b is None:
-        return "".join(head) + f"Binary files {'a/' + rel if old is not None else '/dev/null'} and " + (
-            f"{'b/' + rel if new is not None else '/dev/null'} differ\n"
+        return (
+            "".join(head)
+            + f"Binary files {'a/' + rel if old is not None else '/dev/null'} and "
+            + (f"{'b/' + rel if new is not None else '/dev/null'} differ\n")
         )
     lines = difflib.unified_diff(
         a, b, "a/" + rel if old is not None else "/dev/null", "b/" + rel if new is not None else "/dev/null"

@@ -50,7 +50,9 @@ def _versions() -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             if name == "pytest":
-                raise SandboxError("edit tasks need pytest installed for the harness", hint="pip install pytest") from None
+                raise SandboxError(
+                    "edit tasks need pytest installed for the harness", hint="pip install pytest"
+                ) from None
     return found
 
 

@@ -23,6 +23,7 @@ from agentgym.specs.result import TaskResult
 from agentgym.textsafe import for_terminal
 
 ARTIFACT_FILES = ("answer.json", "answer.md")
+HARNESS_FILES = ("patch.diff",)  # written by the harness (edit tasks), never copied from the agent's tree
 
 
 def trial_name(result: TaskResult) -> str:
@@ -169,7 +170,7 @@ class RunDir:
             for name in ARTIFACT_FILES:
                 _copy_artifact(workspace_root, name, art, self._scrub_bytes)
         for name, (content, size) in (artifacts or {}).items():
-            if name in ARTIFACT_FILES:
+            if name in ARTIFACT_FILES + HARNESS_FILES:
                 _write_artifact(art, name, content, size, self._scrub_bytes)
         self._json(
             art / "task_result.json",

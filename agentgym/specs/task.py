@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DEFAULT_WRITE_PATHS = ["eval_artifacts/", "/tmp/"]
 
@@ -148,6 +149,8 @@ class TaskSpec(BaseModel):
         None, description="Reference steps for --agent oracle: shell commands or tool calls."
     )
     tags: list[str] = Field(default_factory=list)
+    # Set at plan time for edit tasks with a reference patch: (path, new content or None = delete).
+    _reference_writes: list[tuple[str, str | None]] | None = PrivateAttr(None)
 
     @field_validator("solution", mode="before")
     @classmethod
@@ -179,6 +182,13 @@ class TaskSpec(BaseModel):
         return self.max_turns or self.max_commands + 10
 
     def solution_steps(self) -> list[SolutionStep]:
+        if self._reference_writes is not None:  # the reference patch, through the normal write tools
+            return [
+                SolutionStep(tool="write_file", args={"path": path, "content": text})
+                if text is not None
+                else SolutionStep(tool="run_command", args={"command": f"rm -f -- {shlex.quote(path)}"})
+                for path, text in self._reference_writes
+            ]
         steps = []
         for step in self.solution or []:
             steps.append(SolutionStep(tool="run_command", args={"command": step}) if isinstance(step, str) else step)
