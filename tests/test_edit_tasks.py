@@ -176,3 +176,21 @@ def test_oracle_applies_reference_patch_and_nop_fails(tmp_path: Path, edit_confi
     assert oracle["edit_fix"]["metrics"]["success"] is True, oracle["edit_fix"]["output_checks"]
     nop = _results(_run(edit_config, tmp_path, "--agent", "nop", "--tasks", "edit_fix", name="nop"))
     assert nop["edit_fix"]["metrics"]["success"] is False
+
+
+REWRITER = CALC_FIXED.replace(
+    "def add", "import pathlib\n\npathlib.Path('tests/test_hidden.py').write_text('')\n\n\ndef add"
+)
+
+
+def test_code_under_test_cannot_rewrite_tests_during_grading(
+    tmp_path: Path, edit_config: Path, cache_dir: Path
+) -> None:
+    """calc.py rewrites a hidden test at import time: the grading tree is read-only, so the import fails
+    there and the module's tests fail (a collection error, not a harness error)."""
+    scripts = {"SCENARIO-FIX.": [{"tool": "write_file", "args": {"path": "calc.py", "content": REWRITER}}]}
+    with ScriptedServer(ScriptByTask(scripts)) as server:
+        res = _results(_run(edit_config, tmp_path, "--tasks", "edit_fix", server=server))
+    r = res["edit_fix"]
+    assert r["metrics"]["success"] is False and r["failure_reason"] == "wrong_answer", r["error"]
+    assert not any(c["ok"] for c in r["output_checks"])

@@ -30,6 +30,8 @@ GRADING_ENV = {
 }
 MAX_REPORT_BYTES = 8 * 1024**2
 WRITABLE = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=[".", "/tmp/"])
+# The grading tree is read-only: code under test cannot rewrite a test file that pytest has yet to import.
+READ_ONLY = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=["/tmp/"])
 
 
 @dataclass
@@ -86,7 +88,7 @@ async def grade(
         tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, dict(snapshot.source))
         seconds = task.grading.time_limit_seconds
         wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
-        spec = edit_sandbox_spec(task, WRITABLE, wider, {})
+        spec = edit_sandbox_spec(task, READ_ONLY, wider, {})
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
         report = f"/tmp/agentgym-junit-{secrets.token_hex(8)}.xml"
