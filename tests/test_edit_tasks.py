@@ -194,3 +194,9 @@ def test_code_under_test_cannot_rewrite_tests_during_grading(
     r = res["edit_fix"]
     assert r["metrics"]["success"] is False and r["failure_reason"] == "wrong_answer", r["error"]
     assert not any(c["ok"] for c in r["output_checks"])
+
+
+def test_edit_task_under_the_local_sandbox(tmp_path: Path, edit_config: Path, cache_dir: Path) -> None:
+    """--sandbox local (no isolation): the test environment is found by its host path, grading still works."""
+    res = _results(_run(edit_config, tmp_path, "--agent", "oracle", "--sandbox", "local", "--tasks", "edit_fix"))
+    assert res["edit_fix"]["metrics"]["success"] is True, (res["edit_fix"]["error"], res["edit_fix"]["output_checks"])

@@ -85,13 +85,13 @@ async def grade(
     ws, ignored = await asyncio.to_thread(build_grading_tree, snapshot, agent_root, hidden, protected)
     sandbox: Sandbox | None = None
     try:
-        tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, dict(snapshot.source))
+        tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
         seconds = task.grading.time_limit_seconds
         wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
         spec = edit_sandbox_spec(task, READ_ONLY, wider, {})
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
-        report = f"/tmp/agentgym-junit-{secrets.token_hex(8)}.xml"
+        report = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"  # outside the tree
         result = await sandbox.run(grading_command(task, report), cwd=None, timeout=seconds)
         text = await _read_report(sandbox, report)
         grade = judge(task, text, result.exit_code, result.timed_out, result.stderr or result.stdout)
