@@ -65,6 +65,7 @@ SCENARIOS = {
     "edit_cheat_test": ("SCENARIO-CHEAT-TEST.", None),
     "edit_conftest": ("SCENARIO-CONFTEST.", None),
     "edit_nothing": ("SCENARIO-NOTHING.", None),
+    "edit_plugin": ("SCENARIO-PLUGIN.", None),
     "edit_none_ran": ("SCENARIO-NONE-RAN.", ["tests/test_absent.py::test_gone"]),
 }
 SCRIPTS = {
@@ -98,6 +99,21 @@ SCRIPTS = {
         {"content": "all green"},
     ],
     "SCENARIO-NOTHING.": [{"content": "nothing to do"}],
+    "SCENARIO-PLUGIN.": [  # a pytest plugin registered by planted package metadata, plus interpreter hooks
+        {"tool": "write_file", "args": {"path": "evilplug.py", "content": CHEAT_CONFTEST}},
+        {
+            "tool": "write_file",
+            "args": {"path": "evil-1.0.dist-info/entry_points.txt", "content": "[pytest11]\nevil = evilplug\n"},
+        },
+        {
+            "tool": "write_file",
+            "args": {"path": "evil-1.0.dist-info/METADATA", "content": "Name: evil\nVersion: 1.0\n"},
+        },
+        {"tool": "write_file", "args": {"path": "sitecustomize.py", "content": "import evilplug\n"}},
+        {"tool": "write_file", "args": {"path": "evil.pth", "content": "import evilplug\n"}},
+        {"tool": "run_command", "args": {"command": "python -m pytest -q -p no:cacheprovider tests/test_calc.py"}},
+        {"content": "all green"},
+    ],
     "SCENARIO-NONE-RAN.": [
         {"tool": "write_file", "args": {"path": "calc.py", "content": CALC_FIXED}},
         {"content": "fixed"},
@@ -153,7 +169,7 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
     patch = (run / "artifacts" / "calc" / "edit_fix" / "patch.diff").read_text()
     assert patch.startswith("diff --git a/calc.py b/calc.py\n") and "+    return a + b" in patch
 
-    for cheat in ("edit_cheat_test", "edit_conftest"):
+    for cheat in ("edit_cheat_test", "edit_conftest", "edit_plugin"):
         r = res[cheat]
         assert r["metrics"]["success"] is False and r["failure_reason"] == "wrong_answer", r["output_checks"]
         checks = {c["key"]: c["ok"] for c in r["output_checks"]}
@@ -161,6 +177,10 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
         assert 0 < r["metrics"]["partial_score"] < 1
     conftest_calls = [c["tool_output"] for c in res["edit_conftest"]["transcript"]["tool_calls"]]
     assert "2 passed" in conftest_calls[2]["stdout"]  # the plant did fool the agent's own test run
+    plugin_calls = [c["tool_output"] for c in res["edit_plugin"]["transcript"]["tool_calls"]]
+    assert "2 passed" in plugin_calls[5]["stdout"]  # so did the planted entry point
+    patch = (run / "artifacts" / "calc" / "edit_plugin" / "patch.diff").read_text()
+    assert "b/evil-1.0.dist-info/entry_points.txt" in patch and "b/sitecustomize.py" in patch
 
     nothing = res["edit_nothing"]
     assert nothing["metrics"]["success"] is False and nothing["failure_reason"] == "wrong_answer"
