@@ -186,6 +186,11 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
     assert nothing["metrics"]["success"] is False and nothing["failure_reason"] == "wrong_answer"
     assert (run / "artifacts" / "calc" / "edit_nothing" / "patch.diff").read_text() == ""
 
+    snapshots = list((cache_dir / "snapshots").glob("*/calc.py"))
+    assert snapshots and all(p.read_text() == CALC_BUGGY for p in snapshots)  # every write stayed in overlays
+    assert all((p.parent / "tests" / "test_calc.py").read_text() == TESTS for p in snapshots)
+    assert not any((p.parent / "conftest.py").exists() for p in snapshots)
+
     none_ran = res["edit_none_ran"]
     assert none_ran["failure_reason"] == "harness_error"
     assert "grading" in none_ran["error"] or "no grading test ran" in none_ran["error"], none_ran["error"]
