@@ -170,3 +170,15 @@ def test_overlay_writes_never_reach_the_snapshot(tmp_path: Path, cache_dir: Path
     assert oct((snap / "pkg" / "m.py").stat().st_mode & 0o777) == "0o444"
     assert sorted(p.name for p in snap.rglob("*")) == ["m.py", "pkg", "twin.py"]
     assert (snap / "twin.py").stat().st_nlink == 2 and (snap / "twin.py").stat().st_mtime > 1e9
+
+
+def test_original_tasks_keep_their_content_hash() -> None:
+    """The fields edit tasks added stay out of an answer task's hash (records, resume and caches key on it):
+    the value below is what the harness gave the packaged task before `kind` existed."""
+    from agentgym.runner.config import ConfigTree, TaskFilter, load_repos, load_tasks
+
+    tree = ConfigTree(None)
+    tasks = load_tasks(tree, "l1", load_repos(tree), TaskFilter(glob="mmengine_task_001"))
+    assert tasks[0].spec.content_hash() == "67e72cdc0a7449ab"
+    edit = TaskSpec.model_validate(EDIT)
+    assert edit.content_hash() != TaskSpec.model_validate({**EDIT, "reference_patch": "p.diff"}).content_hash()

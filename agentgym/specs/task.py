@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DEFAULT_WRITE_PATHS = ["eval_artifacts/", "/tmp/"]
+EDIT_FIELDS = ("kind", "visible_tests", "grading", "reference_patch")
 
 
 class CommandPolicy(BaseModel):
@@ -196,5 +197,9 @@ class TaskSpec(BaseModel):
 
     def content_hash(self) -> str:
         """Stable hash of everything that defines the task (used to key records and caches)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if self.kind == "answer":  # the fields edit tasks added stay out: original tasks keep their hashes
+            for key in EDIT_FIELDS:
+                data.pop(key, None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
