@@ -182,3 +182,11 @@ def test_original_tasks_keep_their_content_hash() -> None:
     assert tasks[0].spec.content_hash() == "67e72cdc0a7449ab"
     edit = TaskSpec.model_validate(EDIT)
     assert edit.content_hash() != TaskSpec.model_validate({**EDIT, "reference_patch": "p.diff"}).content_hash()
+
+
+def test_task_folders_in_system_trees_are_hidden(tmp_path: Path) -> None:
+    from agentgym.grading.grader import hidden_paths
+
+    assert hidden_paths(tmp_path / "task.yaml") == HIDDEN_HOST_PATHS  # /tmp is not shown to a sandbox anyway
+    installed = hidden_paths(Path("/usr/lib/python3/dist-packages/agentgym/data/tasks/l2/r/task_1.yaml"))
+    assert "/usr/lib/python3/dist-packages/agentgym/data/tasks/l2/r" in installed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
 import shlex
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ GRADING_ENV = {
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # no plugin registered by package metadata the agent planted
     "PYTHONPYCACHEPREFIX": "/tmp/.agentgym-pycache",  # byte code in the tree is never read
 }
+SYSTEM_TREES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")  # what a bwrap sandbox shows
 MAX_REPORT_BYTES = 8 * 1024**2
 WRITABLE = ResolvedPolicy(allowed=[], prohibited=[], write_paths_allowed=[".", "/tmp/"])
 # The grading tree is read-only: code under test cannot rewrite a test file that pytest has yet to import.
@@ -42,7 +44,19 @@ class Grade:
     not_applied: list[str] = field(default_factory=list)  # the agent's changes the grader ignored
 
 
-def edit_sandbox_spec(task: TaskSpec, policy: ResolvedPolicy, limits: Limits, env: dict[str, str]) -> SandboxSpec:
+def hidden_paths(task_file: Path) -> tuple[str, ...]:
+    """HIDDEN_HOST_PATHS, plus the task's folder (its hidden tests) and the packaged task sets when they lie
+    in a system tree the sandbox shows (an install under /usr)."""
+    from agentgym.runner.config import packaged_data_dir
+
+    extra = [os.path.realpath(task_file.parent), os.path.realpath(packaged_data_dir() / "tasks")]
+    shown = [p for p in extra if any(p.startswith(f"/{top}/") for top in SYSTEM_TREES)]
+    return HIDDEN_HOST_PATHS + tuple(sorted(set(shown)))
+
+
+def edit_sandbox_spec(
+    task: TaskSpec, task_file: Path, policy: ResolvedPolicy, limits: Limits, env: dict[str, str]
+) -> SandboxSpec:
     """The agent's sandbox for an edit task: whole repo writable, no .git, hidden host paths, test env."""
     tenv = test_environment()
     return SandboxSpec(
@@ -51,7 +65,7 @@ def edit_sandbox_spec(task: TaskSpec, policy: ResolvedPolicy, limits: Limits, en
         limits=limits,
         env={**env, **tenv.env()},
         skip_git=True,
-        hidden_paths=HIDDEN_HOST_PATHS,
+        hidden_paths=hidden_paths(task_file),
         ro_mounts=tenv.mounts(),
     )
 
@@ -88,7 +102,7 @@ async def grade(
         tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
         seconds = task.grading.time_limit_seconds
         wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
-        spec = edit_sandbox_spec(task, READ_ONLY, wider, {})
+        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {})
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
         report = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"  # outside the tree
