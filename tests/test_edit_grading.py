@@ -190,3 +190,20 @@ def test_task_folders_in_system_trees_are_hidden(tmp_path: Path) -> None:
     assert hidden_paths(tmp_path / "task.yaml") == HIDDEN_HOST_PATHS  # /tmp is not shown to a sandbox anyway
     installed = hidden_paths(Path("/usr/lib/python3/dist-packages/agentgym/data/tasks/l2/r/task_1.yaml"))
     assert "/usr/lib/python3/dist-packages/agentgym/data/tasks/l2/r" in installed
+
+
+def test_a_tree_too_deep_to_walk_is_an_agent_failure(tmp_path: Path) -> None:
+    """Paths over PATH_MAX (the agent made them) raise AgentTreeError (graded as failing), not an OSError."""
+    from agentgym.grading.trees import AgentTreeError, walk
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            os.mkdir("d" * 250, dir_fd=fd)
+            fd, old = os.open("d" * 250, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        os.close(os.open("f.py", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    finally:
+        os.close(fd)
+    with pytest.raises(AgentTreeError, match="cannot walk"):
+        walk(str(tmp_path))

@@ -12,6 +12,10 @@ TOP_SKIPPED = frozenset({".git", "eval_artifacts"})
 MAX_ENTRIES = 200_000
 
 
+class AgentTreeError(Exception):
+    """The agent's tree cannot be walked (too many entries, paths over PATH_MAX): graded as failing."""
+
+
 @dataclass(frozen=True)
 class Entry:
     kind: str  # "file" | "link"
@@ -21,6 +25,13 @@ class Entry:
 
 def walk(root: str) -> dict[str, Entry]:
     """Regular files and symlinks under `root` by relative path (noise and top-level .git/eval_artifacts out)."""
+    try:
+        return _walk(root)
+    except OSError as exc:
+        raise AgentTreeError(f"cannot walk the tree: {exc.strerror or exc}") from None
+
+
+def _walk(root: str) -> dict[str, Entry]:
     found: dict[str, Entry] = {}
     for rel, info in _entries(root):
         if stat.S_ISREG(info.st_mode):
@@ -28,7 +39,7 @@ def walk(root: str) -> dict[str, Entry]:
         elif stat.S_ISLNK(info.st_mode):
             found[rel] = Entry("link", 0, 0)
         if len(found) > MAX_ENTRIES:
-            raise OSError(f"more than {MAX_ENTRIES} entries under the tree")
+            raise AgentTreeError(f"more than {MAX_ENTRIES} files under the tree")
     return found
 
 
