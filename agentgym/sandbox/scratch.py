@@ -80,7 +80,8 @@ def prepare_scratch(
     try:
         root.mkdir(mode=0o755)
         if privileged:
-            hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
+            inodes = max(4096, disk_bytes // 1024) + _overlay_entries(ws)
+            hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, inodes)
             repo_source.mkdir()
             hostmount.bind_readonly(ws.repo, repo_source)
         for index, (source, view) in enumerate(ro_mounts):  # reachable by the sandbox uid (not under /root)
@@ -142,6 +143,13 @@ def _overlay(scratch: Scratch, ws: Workspace, uid: int) -> Path:
             _hand_over(os.path.join(top, name), uid)
     ws.final = merged
     return merged
+
+
+def _overlay_entries(ws: Workspace) -> int:
+    """Inodes the overlay's hand-over takes in the upper layer (one per entry), on top of the agent's own."""
+    if any(not wp.rel for wp in ws.plan.repo_paths):
+        return sum(1 + len(dirs) + len(files) for _, dirs, files in os.walk(ws.repo))
+    return 0
 
 
 def _hand_over(path: str, uid: int) -> None:
