@@ -66,6 +66,7 @@ SCENARIOS = {
     "edit_conftest": ("SCENARIO-CONFTEST.", None),
     "edit_nothing": ("SCENARIO-NOTHING.", None),
     "edit_plugin": ("SCENARIO-PLUGIN.", None),
+    "edit_symlink": ("SCENARIO-SYMLINK.", None),
     "edit_none_ran": ("SCENARIO-NONE-RAN.", ["tests/test_absent.py::test_gone"]),
 }
 SCRIPTS = {
@@ -99,6 +100,18 @@ SCRIPTS = {
         {"content": "all green"},
     ],
     "SCENARIO-NOTHING.": [{"content": "nothing to do"}],
+    "SCENARIO-SYMLINK.": [  # the test folder replaced by a link to the agent's own always-passing tests
+        {
+            "tool": "run_command",
+            "args": {
+                "command": "mkdir fake && touch fake/__init__.py && for t in test_calc test_hidden; do "
+                "printf 'def test_add():\\n    pass\\n\\ndef test_mul():\\n    pass\\n\\n"
+                "def test_add_more():\\n    pass\\n' > fake/$t.py; done && rm -rf tests && ln -s fake tests"
+                " && python -m pytest -q -p no:cacheprovider tests/test_calc.py"
+            },
+        },
+        {"content": "green"},
+    ],
     "SCENARIO-PLUGIN.": [  # a pytest plugin registered by planted package metadata, plus interpreter hooks
         {"tool": "write_file", "args": {"path": "evilplug.py", "content": CHEAT_CONFTEST}},
         {
@@ -169,7 +182,7 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
     patch = (run / "artifacts" / "calc" / "edit_fix" / "patch.diff").read_text()
     assert patch.startswith("diff --git a/calc.py b/calc.py\n") and "+    return a + b" in patch
 
-    for cheat in ("edit_cheat_test", "edit_conftest", "edit_plugin"):
+    for cheat in ("edit_cheat_test", "edit_conftest", "edit_plugin", "edit_symlink"):
         r = res[cheat]
         assert r["metrics"]["success"] is False and r["failure_reason"] == "wrong_answer", r["output_checks"]
         checks = {c["key"]: c["ok"] for c in r["output_checks"]}
@@ -179,6 +192,8 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
     assert "2 passed" in conftest_calls[2]["stdout"]  # the plant did fool the agent's own test run
     plugin_calls = [c["tool_output"] for c in res["edit_plugin"]["transcript"]["tool_calls"]]
     assert "2 passed" in plugin_calls[5]["stdout"]  # so did the planted entry point
+    link_calls = [c["tool_output"] for c in res["edit_symlink"]["transcript"]["tool_calls"]]
+    assert "3 passed" in link_calls[0]["stdout"], link_calls[0]  # and the linked test folder
     patch = (run / "artifacts" / "calc" / "edit_plugin" / "patch.diff").read_text()
     assert "b/evil-1.0.dist-info/entry_points.txt" in patch and "b/sitecustomize.py" in patch
 

@@ -32,10 +32,10 @@ METADATA_DIRS = ("*.dist-info", "*.egg-info", "__pycache__")
 
 def is_protected(rel: str, extra: frozenset[str] = frozenset()) -> bool:
     """True if the grader must take `rel` from the snapshot (or leave it out), whatever the agent did."""
-    parts = rel.split("/")
-    if parts[0] == ".git" or any(p in TEST_DIRS for p in parts[:-1]):
+    parts = rel.split("/")  # every part: a file or link named `tests` must not replace the test folder
+    if parts[0] == ".git" or any(p in TEST_DIRS for p in parts):
         return True
-    if any(fnmatch.fnmatch(p, pattern) for p in parts[:-1] for pattern in METADATA_DIRS):
+    if any(fnmatch.fnmatch(p, pattern) for p in parts for pattern in METADATA_DIRS):
         return True
     if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in PROTECTED_NAMES + HOOK_NAMES):
         return True
