@@ -4,7 +4,8 @@ change how tests run, plus the hidden tests.
 Never applied from the agent's tree (so restored from the snapshot, or absent if the agent added them):
 test files and folders (`tests/`, `test/`, `testing/`, `test_*.py`, `*_test.py`), test infrastructure
 (`conftest.py`, `pytest.ini`, `tox.ini`, `setup.cfg`, `pyproject.toml`, `noxfile.py`), interpreter hooks
-(`sitecustomize.py`, `usercustomize.py`, `*.pth`), installed-package metadata that could register pytest
+(`sitecustomize.py`, `usercustomize.py`, `*.pth`), modules at the top of the tree or of `src/` named like
+the test runner's or the standard library's (`pytest.py`, `json.py`), installed-package metadata that could register pytest
 plugins (`*.dist-info/`, `*.egg-info/`), byte code and caches, `.git`, the visible and hidden test paths.
 Writes go into a fresh hard-link farm of the snapshot: a changed file replaces its link, never writes
 through it. Parents are checked component by component (a symlink there is replaced, never followed).
@@ -15,10 +16,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
+import sys
 from pathlib import Path
 
 from agentgym.errors import SpecError
 from agentgym.fstree import remove_tree
+from agentgym.grading.testenv import PYTEST_MODULES
 from agentgym.grading.trees import changed, read_bytes
 from agentgym.sandbox.workspace import Workspace, create_workspace
 from agentgym.sandbox.writepaths import WritePlan
@@ -28,6 +31,9 @@ TEST_DIRS = frozenset({"tests", "test", "testing"})
 PROTECTED_NAMES = ("test_*.py", "*_test.py", "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
 HOOK_NAMES = ("sitecustomize.py", "usercustomize.py", "*.pth", "noxfile.py", "*.pyc")
 METADATA_DIRS = ("*.dist-info", "*.egg-info", "__pycache__")
+# Modules a file at the top of the tree (or of src/), which is on sys.path, would shadow: the test runner's
+# and the standard library's (a planted pytest.py could otherwise write a passing report and exit 0).
+SHADOWED = frozenset(sys.stdlib_module_names) | frozenset(PYTEST_MODULES)
 
 
 def is_protected(rel: str, extra: frozenset[str] = frozenset()) -> bool:
@@ -39,7 +45,17 @@ def is_protected(rel: str, extra: frozenset[str] = frozenset()) -> bool:
         return True
     if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in PROTECTED_NAMES + HOOK_NAMES):
         return True
+    if _shadows(parts[1:] if parts[0] == "src" and len(parts) > 1 else parts):
+        return True
     return any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in extra)
+
+
+def _shadows(parts: list[str]) -> bool:
+    """A module or package on sys.path named like one the test run imports."""
+    top = parts[0]
+    if len(parts) == 1:  # a file (or a link standing for a package)
+        return top.split(".", 1)[0] in SHADOWED and (top.endswith((".py", ".so")) or "." not in top)
+    return top in SHADOWED
 
 
 def build_grading_tree(
