@@ -120,6 +120,10 @@ def template_values(task: TaskSpec, policy: ResolvedPolicy, repo_root: str, work
 def v1_user_message(task: TaskSpec, policy: ResolvedPolicy) -> str:
     """The original's first user message, line for line (FORMATS.md, "Prompts of v1")."""
     keys = ", ".join(o.key for o in task.outputs)
+    expected = f"Expected output keys in eval_artifacts/answer.json: {keys}\n"
+    if task.kind == "edit":  # not in v1: the line an edit task needs instead of output keys
+        visible = ", ".join(task.visible_tests) or "none"
+        expected = f"Change the repository in place; hidden tests grade it. Tests you may run: {visible}\n"
     return (
         f"Repo: {task.repo}\n"
         f"Task: {task.id}\n"
@@ -127,7 +131,7 @@ def v1_user_message(task: TaskSpec, policy: ResolvedPolicy) -> str:
         "Instruction:\n"
         f"{task.instruction.rstrip()}\n"
         "\n"
-        f"Expected output keys in eval_artifacts/answer.json: {keys}\n"
+        f"{expected}"
         "\n"
         "Command policy:\n"
         f"- allowed: {', '.join(policy.allowed)}\n"

@@ -121,5 +121,5 @@ def tasks_list(
     loaded = load_repos(tree)
     flt = TaskFilter(repos=repos.split(",") if repos else None)
     for t in load_tasks(tree, task_set, loaded, flt):
-        oracles = ",".join(o.oracle.fn for o in t.spec.outputs)
+        oracles = ",".join(o.oracle.fn for o in t.spec.outputs) or f"edit:{len(t.spec.check_keys())} tests"
         print(f"{t.spec.repo}\t{t.spec.id}\t{t.spec.difficulty}\t{oracles}")

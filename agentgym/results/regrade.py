@@ -141,6 +141,8 @@ def _recomputable(out: OutputSpec, cut: set[str]) -> bool:
 
 
 def _checks(record: TaskResult, trial: TrialPlan, art: Path, root: Path) -> tuple[CheckOutcome, list[str]]:
+    if trial.task.spec.kind == "edit":  # graded by running tests on a tree that is gone: the checks are kept
+        return CheckOutcome(list(record.output_checks), "not_needed"), [c.key for c in record.output_checks]
     outputs = trial.outputs or trial.task.spec.outputs
     cut = _stage_artifacts(art, root)
     fresh = evaluate_outputs(outputs, trial.expected, root)

@@ -31,6 +31,7 @@ ARTIFACT_FILES = ("answer.json", "answer.md")
 DERIVED_EVERY_S = 2.0  # derived files at most this often while a run goes on ...
 DERIVED_SHARE = 0.05  # ... and at most this share of the time
 TrialKey = tuple[str, str, int]  # (repo, task id, epoch)
+HARNESS_FILES = ("patch.diff",)  # written by the harness (edit tasks), never copied from the agent's tree
 
 
 def trial_name(result: TaskResult) -> str:
@@ -197,7 +198,7 @@ class RunDir:
             for name in ARTIFACT_FILES:
                 _copy_artifact(workspace_root, name, art, self._scrub_bytes)
         for name, (content, size) in (artifacts or {}).items():
-            if name in ARTIFACT_FILES:
+            if name in ARTIFACT_FILES + HARNESS_FILES:
                 _write_artifact(art, name, content, size, self._scrub_bytes)
         self._json(
             art / "task_result.json",

@@ -132,11 +132,24 @@ def check_oracles(spec: TaskSpec, file: Path) -> None:
 
 def task_policy(spec: TaskSpec, file: Path, shared: CommandPolicy) -> ResolvedPolicy:
     policy = spec.command_policy.merged_over(shared).resolved()
+    if spec.kind == "edit":
+        policy = _edit_policy(file, spec, policy)
     if not policy.write_paths_allowed:
         raise SpecError(
             f"{file}: field command_policy.write_paths_allowed: empty, the agent could not write its answer"
         )
     return policy
+
+
+def _edit_policy(file: Path, spec: TaskSpec, policy: ResolvedPolicy) -> ResolvedPolicy:
+    """An edit task may write anywhere in its repo; its hidden tests and reference patch must exist."""
+    from agentgym.grading.grader import hidden_sources  # grading imports sandbox code: only for edit tasks
+
+    hidden_sources(spec, file)
+    if spec.reference_patch is not None and not (file.parent / spec.reference_patch).is_file():
+        raise SpecError(f"{file}: field reference_patch: {spec.reference_patch!r} is not a file")
+    paths = ["."] + [p for p in policy.write_paths_allowed if p.startswith("/tmp")]
+    return policy.model_copy(update={"write_paths_allowed": paths})
 
 
 @dataclass(frozen=True)

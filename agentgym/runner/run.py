@@ -88,6 +88,11 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         loaded = repos[repo_id]
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
+    for task in tasks:
+        if task.spec.kind == "edit" and task.spec.reference_patch is not None:
+            from agentgym.grading.reference import reference_writes
+
+            task.spec._reference_writes = reference_writes(task.spec, task.file, snapshots[task.spec.repo])
     cache = ExpectedCache(cache_root() / "expected")
     expected = {task.spec.id: plan_expected(task.spec, snapshots[task.spec.repo], cache, progress) for task in tasks}
     trials = [

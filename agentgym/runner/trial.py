@@ -15,6 +15,8 @@ from typing import Any
 from agentgym.agents.base import Agent, AgentOutcome
 from agentgym.agents.model_loop import RepeatedCall
 from agentgym.errors import AgentGymError
+from agentgym.grading.edit_trial import finish_edit
+from agentgym.grading.grader import edit_sandbox_spec
 from agentgym.models.base import FatalModelError, InfraModelError, TrialModelError
 from agentgym.results.transcript import repo_events
 from agentgym.runner.clock import CURRENT_CLOCK, TrialClock
@@ -114,14 +116,14 @@ async def run_trial(
     clock = TrialClock()
     CURRENT_CLOCK.set(clock)  # this trial's task only (each trial runs in its own asyncio task)
     env = {k: v for k, v in ctx.env.items() if k in task.policy.env_allowed}
-    spec = SandboxSpec(
-        policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
-    )
     sandbox = None
     fatal: str | None = None
     harness_error: str | None = None
     final_root: Path | None = None
+    checks: CheckOutcome | None = None
+    artifacts: dict[str, tuple[bytes, int]] | None = None
     try:
+        spec = _sandbox_spec(task, ctx, env)
         sandbox = await ctx.sandbox_factory.open(plan.snapshot, spec)
         toolbox = Toolbox(
             sandbox=sandbox,
@@ -140,7 +142,12 @@ async def run_trial(
         for event in _change_events(changes):
             log.safety(event)
         final_root = sandbox.host_root
-        checks = evaluate_outputs(plan.outputs or task.spec.outputs, plan.expected, final_root)
+        if task.spec.kind == "edit":
+            edit = await finish_edit(task, plan.snapshot, final_root, ctx.sandbox_factory, ctx.limits)
+            artifacts = {"patch.diff": (edit.patch, len(edit.patch))}
+            checks, harness_error = CheckOutcome(edit.grade.checks, "not_needed"), edit.grade.harness_error
+        else:
+            checks = evaluate_outputs(plan.outputs or task.spec.outputs, plan.expected, final_root)
     except AgentGymError as exc:
         harness_error = exc.message
     except Exception as exc:  # a harness bug must not lose the other trials
@@ -152,15 +159,18 @@ async def run_trial(
     if harness_error is not None:
         log.emit(Error(error=harness_error, kind="harness_error"))
         checks = CheckOutcome(
-            [OutputCheck(key=o.key, ok=False, weight=o.weight, error="harness error") for o in task.spec.outputs],
+            [OutputCheck(key=k, ok=False, weight=w, error="harness error") for k, w in task.spec.check_keys()],
             "missing",
         )
+    assert checks is not None
     result = _result(plan, ctx, outcome, checks, harness_error)
     result.started_at, result.finished_at = started.isoformat(), datetime.now(UTC).isoformat()
     result.metrics.wall_time_s = round(time.monotonic() - t0, 3)
     result.metrics.work_time_s = round(max(0.0, result.metrics.wall_time_s - clock.waited), 3)
     _end(log, result, outcome)
-    record = TrialRecord(result=result, final_root=final_root, events=repo_events(log), log=log, fatal=fatal)
+    record = TrialRecord(
+        result=result, final_root=final_root, events=repo_events(log), log=log, fatal=fatal, artifacts=artifacts
+    )
     try:
         await persist(record)
     except Exception as exc:  # the record is still returned: the run decides what a lost write means
@@ -177,12 +187,20 @@ def failed_record(plan: TrialPlan, ctx: TrialContext, reason: str, error: str) -
     log = _open_log(plan, dataclasses.replace(ctx, open_events=None), datetime.now(UTC))
     outcome = AgentOutcome(log=log, stop_reason=reason, error=error)
     log.emit(Error(error=error, kind=reason))
-    outputs = plan.outputs or plan.task.spec.outputs
-    checks = CheckOutcome([OutputCheck(key=o.key, ok=False, weight=o.weight, error=reason) for o in outputs], "missing")
+    keys = [(o.key, o.weight) for o in plan.outputs] if plan.outputs else plan.task.spec.check_keys()
+    checks = CheckOutcome([OutputCheck(key=k, ok=False, weight=w, error=reason) for k, w in keys], "missing")
     result = _result(plan, ctx, outcome, checks, None)
     result.started_at = result.finished_at = datetime.now(UTC).isoformat()
     _end(log, result, outcome)
     return TrialRecord(result=result, final_root=None, events=repo_events(log), log=log)
+
+
+def _sandbox_spec(task: LoadedTask, ctx: TrialContext, env: dict[str, str]) -> SandboxSpec:
+    if task.spec.kind == "edit":  # whole repo writable, no .git, hidden host paths, the test environment
+        return edit_sandbox_spec(task.spec, task.file, task.policy, ctx.limits, env)
+    return SandboxSpec(
+        policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
+    )
 
 
 def _open_log(plan: TrialPlan, ctx: TrialContext, started: datetime) -> EventLog:

@@ -39,6 +39,9 @@ class SandboxSpec:
     initial_working_dir: str = "."
     limits: Limits = Limits()
     env: dict[str, str] = field(default_factory=dict)  # extra variables the task allow-listed
+    skip_git: bool = False  # leave the repo's .git out of the agent's view (edit tasks: history holds fixes)
+    hidden_paths: tuple[str, ...] = ()  # host paths covered by an empty tmpfs in the sandbox (bwrap)
+    ro_mounts: tuple[tuple[str, str], ...] = ()  # extra read-only binds: (host path, path in the sandbox)
 
 
 @dataclass

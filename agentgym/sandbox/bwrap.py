@@ -181,13 +181,14 @@ class BwrapHost:
 
     @property
     def host_root(self) -> Path:
-        return self.ws.repo
+        return self.ws.tree
 
     async def finish(self) -> list[WriteEvent]:
         if self.scratch is not None and not self.scratch.released:
             scratch = self.scratch
             await asyncio.to_thread(copy_back, scratch)
-            await asyncio.to_thread(release_scratch, scratch)
+            if self.ws.final is None:  # an overlay's merged view is the final tree: it stays until release
+                await asyncio.to_thread(release_scratch, scratch)
         await asyncio.to_thread(self.ws.drop_escaping_links)
         return await asyncio.to_thread(self.ws.diff_against_snapshot)
 
@@ -241,6 +242,11 @@ def build_launch(host: BwrapHost, spec: SandboxSpec, uid: int, bwrap: str, secco
         mounts += ["--ro-bind", str(scratch.repo_source), REPO_VIEW]
     for source, view in scratch.binds:
         mounts += ["--bind", str(source), view]
+    for source, view in scratch.ro_binds:
+        mounts += ["--ro-bind", str(source), view]
+    for hidden in spec.hidden_paths:
+        if os.path.isdir(hidden):
+            mounts += ["--tmpfs", hidden, "--remount-ro", hidden]
     mounts += ["--ro-bind", str(scratch.exec_dir), EXEC_VIEW, "--remount-ro", "/", "--chdir", REPO_VIEW]
     config = executor_config(
         repo=REPO_VIEW,
@@ -294,13 +300,17 @@ class BwrapSandboxFactory:
         plan = plan_write_paths(spec.policy.write_paths_allowed, snapshot.path)
         workdir = resolve_workdir(spec.initial_working_dir, snapshot.path, REPO_VIEW)
         await asyncio.to_thread(_sweep_once)
-        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=True)
         privileged = os.geteuid() == 0
+        cow = privileged and plan.covers("")  # the whole repo writable: an overlay (scratch.py), not a copy
+        skip = frozenset({".git"}) if spec.skip_git else frozenset()
+        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=True, cow=cow, skip=skip)
         host = BwrapHost(ws=ws, slot=None)
         try:
             host.slot = acquire_slot() if privileged else None  # host-wide: never two trials on one uid
             uid = host.slot.uid if host.slot else os.getuid()
-            host.scratch = await asyncio.to_thread(prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged)
+            host.scratch = await asyncio.to_thread(
+                prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged, spec.ro_mounts
+            )
             host.cgroup = await asyncio.to_thread(cgroup.create, ws.dir.name, spec.limits)
             launch = build_launch(host, spec, uid, detail, _write_filter(ws))
             view = View(REPO_VIEW, workdir, TMP_VIEW)

@@ -50,6 +50,16 @@ def bind_readonly(source: Path, target: Path) -> None:
     _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
+def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
+    """Kernel overlayfs at `target`: reads fall through to `lower` (never written), writes go to `upper`.
+    metacopy=on: a chown/chmod copies up metadata only, so handing the tree to the sandbox uid is cheap."""
+    dirs = [str(lower), str(upper), str(work)]
+    if any(c in d for d in dirs for c in ",:\\"):
+        raise SandboxError(f"cannot make an overlay: a path has ',', ':' or '\\' in it ({dirs[0]})")
+    data = f"lowerdir={dirs[0]},upperdir={dirs[1]},workdir={dirs[2]},metacopy=on"
+    _mount("agentgym-overlay", target, "overlay", MS_NOSUID | MS_NODEV, data)
+
+
 def unmount(target: Path) -> None:
     """Lazy unmount; silent if nothing is mounted there."""
     _libc.umount2(str(target).encode(), MNT_DETACH)

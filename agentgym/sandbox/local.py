@@ -82,13 +82,24 @@ class LocalHost:
         await asyncio.to_thread(self.ws.remove)
 
 
+def _host_paths(spec: SandboxSpec) -> dict[str, str]:
+    """The task's variables with the sandbox views of `ro_mounts` replaced by their host paths (no mounts
+    here); hidden paths cannot be hidden without isolation."""
+    env = dict(spec.env)
+    for source, view in spec.ro_mounts:
+        env = {k: v.replace(view, source) for k, v in env.items()}
+    return env
+
+
 class LocalSandboxFactory:
     name = "local"
 
     async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> ExecutorSandbox:
         plan = plan_write_paths(spec.policy.write_paths_allowed, snapshot.path)
-        await asyncio.to_thread(integrity.mark_unisolated, snapshot)  # later uses verify its digest
-        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=False)
+        if not snapshot.source.get("grading_tree"):  # a grading tree is a throw-away copy, not a cached snapshot
+            await asyncio.to_thread(integrity.mark_unisolated, snapshot)  # later uses verify its digest
+        skip = frozenset({".git"}) if spec.skip_git else frozenset()
+        ws = await asyncio.to_thread(create_workspace, snapshot, plan, link=False, skip=skip)
         host = LocalHost(ws=ws, token=secrets.token_hex(16))
         try:
             repo = str(ws.repo)
@@ -104,7 +115,7 @@ class LocalSandboxFactory:
                 "TMPDIR": str(ws.tmp),
                 "LANG": "C.UTF-8",
                 "TZ": "UTC",
-                **spec.env,
+                **_host_paths(spec),
                 TOKEN_VAR: host.token,
             }
             launch = Launch(

@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,13 +48,16 @@ class Scratch:
     exec_dir: Path
     disk_bytes: int
     binds: list[tuple[Path, str]] = field(default_factory=list)  # writable: host path -> agent's path
+    ro_binds: list[tuple[Path, str]] = field(default_factory=list)  # read-only extras (a test environment)
     copies: list[tuple[Path, Path]] = field(default_factory=list)  # scratch copy -> workspace path
     notes: list[str] = field(default_factory=list)  # caps hit by the copy-back (the workspace's notes)
     lock: OwnerLock | None = None  # held while the mount exists (see sweep_stale_mounts)
     released: bool = False
 
 
-def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) -> Scratch:
+def prepare_scratch(
+    ws: Workspace, uid: int, disk_bytes: int, privileged: bool, ro_mounts: tuple[tuple[str, str], ...] = ()
+) -> Scratch:
     lock = None
     if privileged:
         root = hostmount.run_base() / ws.dir.name
@@ -76,9 +80,16 @@ def prepare_scratch(ws: Workspace, uid: int, disk_bytes: int, privileged: bool) 
     try:
         root.mkdir(mode=0o755)
         if privileged:
-            hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, max(4096, disk_bytes // 1024))
+            inodes = max(4096, disk_bytes // 1024) + _overlay_entries(ws)
+            hostmount.mount_tmpfs(root, disk_bytes + EXTRA_SCRATCH, inodes)
             repo_source.mkdir()
             hostmount.bind_readonly(ws.repo, repo_source)
+        for index, (source, view) in enumerate(ro_mounts):  # reachable by the sandbox uid (not under /root)
+            reach = root / f"ro{index}" if privileged else Path(source)
+            if privileged:
+                reach.mkdir()
+                hostmount.bind_readonly(Path(source), reach)
+            scratch.ro_binds.append((reach, view))
         _populate(scratch, ws, uid)
     except BaseException:
         release_scratch(scratch)
@@ -107,13 +118,46 @@ def _populate(scratch: Scratch, ws: Workspace, uid: int) -> None:
     for index, wp in enumerate(ws.plan.repo_paths):
         view = f"{REPO_VIEW}/{wp.rel}" if wp.rel else REPO_VIEW
         host = ws.repo / wp.rel
-        if scratch.privileged:
+        if scratch.privileged and not wp.rel:  # the whole repo writable: an overlay, nothing copied
+            scratch.binds.append((_overlay(scratch, ws, uid), view))
+        elif scratch.privileged:
             copy = scratch.root / f"w{index}"
             _copy_in(host, copy, uid)
             scratch.binds.append((copy, view))
             scratch.copies.append((copy, host))
         else:
             scratch.binds.append((host, view))
+
+
+def _overlay(scratch: Scratch, ws: Workspace, uid: int) -> Path:
+    """The workspace's (linked) repo under an overlay whose upper layer lives in the size-limited scratch:
+    the agent's writes never reach the links, hence never the snapshot. Every entry is handed to `uid`
+    through the overlay (metadata-only copy-up), so the sandbox user may edit what it did not create."""
+    upper, work, merged = (scratch.root / name for name in ("upper", "ovwork", "merged"))
+    for path in (upper, work, merged):
+        path.mkdir(mode=0o755)
+    hostmount.mount_overlay(ws.repo, upper, work, merged)
+    for top, dirs, files in os.walk(merged):
+        _hand_over(top, uid)
+        for name in dirs + files:
+            _hand_over(os.path.join(top, name), uid)
+    ws.final = merged
+    return merged
+
+
+def _overlay_entries(ws: Workspace) -> int:
+    """Inodes the overlay's hand-over takes in the upper layer (one per entry), on top of the agent's own."""
+    if any(not wp.rel for wp in ws.plan.repo_paths):
+        return sum(1 + len(dirs) + len(files) for _, dirs, files in os.walk(ws.repo))
+    return 0
+
+
+def _hand_over(path: str, uid: int) -> None:
+    """Owned by `uid` and owner-writable, like a checkout (symlinks: owner only)."""
+    os.lchown(path, uid, uid)
+    mode = os.lstat(path).st_mode
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        os.chmod(path, stat.S_IMODE(mode) | (0o700 if stat.S_ISDIR(mode) else 0o600))
 
 
 def _write_etc(etc: Path) -> None:
@@ -177,6 +221,9 @@ def release_scratch(scratch: Scratch) -> None:
 
 
 def _unmount_trial(root: Path) -> None:
+    hostmount.unmount(root / "merged")
+    for extra in sorted(root.glob("ro[0-9]*")) if root.is_dir() else []:
+        hostmount.unmount(extra)
     hostmount.unmount(root / "repo")
     hostmount.unmount(root)
     with contextlib.suppress(OSError):

@@ -144,10 +144,16 @@ class Workspace:
     lock: OwnerLock | None = None
     removed: bool = field(default=False)
     notes: list[str] = field(default_factory=list)  # caps hit while walking the agent's tree
+    final: Path | None = None  # where the agent's tree is when not `repo` (an overlay's merged view)
 
     @property
     def repo(self) -> Path:
         return self.dir / "repo"
+
+    @property
+    def tree(self) -> Path:
+        """The agent's tree on the host: `repo`, or the overlay on top of it."""
+        return self.final or self.repo
 
     @property
     def tmp(self) -> Path:
@@ -161,7 +167,7 @@ class Workspace:
         if self.plan.covers(""):
             return self.limit_events()
         with walk_errors("compare the final tree with the snapshot"):
-            changes = treediff.diff_trees(str(self.snapshot.path), str(self.repo), self.plan.covers)
+            changes = treediff.diff_trees(str(self.snapshot.path), str(self.tree), self.plan.covers)
         return changes + self.limit_events()
 
     def drop_escaping_links(self) -> list[str]:
@@ -173,7 +179,7 @@ class Workspace:
         """
         rels = sorted({p.rel for p in self.plan.repo_paths} | {ARTIFACTS})
         with walk_errors("check the final tree for symlinks"):
-            sweep = treediff.drop_escaping_links(str(self.repo), rels)
+            sweep = treediff.drop_escaping_links(str(self.tree), rels)
         for rel in sweep.dropped[:MAX_NOTES]:
             logger.warning("dropped symlink %s: it leads outside the repo", rel)
         if len(sweep.dropped) > MAX_NOTES:
@@ -209,8 +215,13 @@ def walk_errors(what: str) -> Iterator[None]:
         raise SandboxError(f"cannot {what}: {exc.strerror or exc} at {ascii(where)[1:-1]}") from None
 
 
-def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Workspace:
-    """Make a fresh workspace: links (or copies) of the snapshot, copies for write paths, empty artifacts."""
+def create_workspace(
+    snapshot: Snapshot, plan: WritePlan, *, link: bool, cow: bool = False, skip: frozenset[str] = frozenset()
+) -> Workspace:
+    """Make a fresh workspace: links (or copies) of the snapshot, copies for write paths, empty artifacts.
+
+    `cow`: every file is linked, even in write paths (an overlay on top takes the writes); `skip`: top-level
+    names left out (`.git` for edit tasks)."""
     if not snapshot.path.is_dir():
         raise SandboxError(f"snapshot {snapshot.repo_id} is missing at {snapshot.path}")
     integrity.check_before_use(snapshot)
@@ -221,7 +232,7 @@ def create_workspace(snapshot: Snapshot, plan: WritePlan, *, link: bool) -> Work
     ws = Workspace(snapshot=snapshot, dir=path, plan=plan, linked=link, lock=lock)
     try:
         ws.dir.mkdir(mode=0o700)
-        _Farm(plan, link).tree(str(snapshot.path), str(ws.repo), "")
+        _Farm(WritePlan([], plan.tmp) if cow else plan, link, skip).tree(str(snapshot.path), str(ws.repo), "")
         _ensure_write_paths(ws)
     except BaseException:
         ws.remove()
@@ -237,8 +248,9 @@ def sweep_stale_workspaces() -> int:
 class _Farm:
     """Recreates a snapshot tree: directories made, files hard-linked or copied."""
 
-    def __init__(self, plan: WritePlan, link: bool) -> None:
+    def __init__(self, plan: WritePlan, link: bool, skip: frozenset[str] = frozenset()) -> None:
         self.plan = plan
+        self.skip = skip | {ARTIFACTS}
         self.link = link
         self.copy_mode_bits = 0 if link else 0o200  # local copies are owner-writable, like a checkout
 
@@ -247,8 +259,8 @@ class _Farm:
         with os.scandir(src) as it:
             for entry in it:
                 sub = f"{rel}/{entry.name}" if rel else entry.name
-                if sub == ARTIFACTS:
-                    continue  # always starts empty
+                if sub in self.skip:
+                    continue  # eval_artifacts always starts empty
                 target = os.path.join(dst, entry.name)
                 if self.plan.covers(sub):
                     copy_tree_safely(entry.path, target, writable=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DEFAULT_WRITE_PATHS = ["eval_artifacts/", "/tmp/"]
+EDIT_FIELDS = ("kind", "visible_tests", "grading", "reference_patch")
 
 
 class CommandPolicy(BaseModel):
@@ -81,16 +83,65 @@ class SolutionStep(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class HiddenTest(BaseModel):
+    """A grading-only file: `src` relative to the task file, copied to `dest` in the repo for grading."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str
+    dest: str
+
+
+class GradingSpec(BaseModel):
+    """How an edit task is graded: pytest node ids run in a fresh sandbox on the agent's tree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail_to_pass: list[str] = Field(default_factory=list, description="Tests that must pass after the change.")
+    pass_to_pass: list[str] = Field(default_factory=list, description="Tests that must keep passing.")
+    test_command: str = Field("python -m pytest", description="Run with the node ids appended.")
+    time_limit_seconds: int = Field(300, gt=0, description="Wall-clock limit of the grading run.")
+    hidden_tests: list[HiddenTest] = Field(default_factory=list, description="Copied in only for grading.")
+
+    @field_validator("hidden_tests", mode="before")
+    @classmethod
+    def _hidden_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"src": v, "dest": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _some_tests(self) -> GradingSpec:
+        ids = self.test_ids()
+        if not ids:
+            raise ValueError("grading needs at least one test in fail_to_pass or pass_to_pass")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a test id is listed twice in fail_to_pass/pass_to_pass")
+        if any(not i.strip() or i.startswith("-") for i in ids):
+            raise ValueError("test ids must be pytest node ids (not empty, not options)")
+        return self
+
+    def test_ids(self) -> list[str]:
+        return [*self.fail_to_pass, *self.pass_to_pass]
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
     repo: str
+    kind: Literal["answer", "edit"] = Field(
+        "answer", description="answer: outputs checked in answer.json (the original); edit: change the repo."
+    )
     difficulty: Literal["easy", "medium", "hard"] = "easy"
-    initial_working_dir: str
+    initial_working_dir: str = "."
     instruction: str
     command_policy: CommandPolicy = Field(default_factory=CommandPolicy)
-    outputs: list[OutputSpec] = Field(min_length=1)
+    outputs: list[OutputSpec] = Field(default_factory=list)
+    # Edit tasks (kind: edit):
+    visible_tests: list[str] = Field(default_factory=list, description="Test paths the agent may run.")
+    grading: GradingSpec | None = None
+    reference_patch: str | None = Field(None, description="A unified diff file (relative to the task file).")
     max_commands: int = Field(10, ge=0)
     timeout_seconds: int = Field(120, gt=0)
     # Extensions (all optional; original files never need them):
@@ -99,17 +150,46 @@ class TaskSpec(BaseModel):
         None, description="Reference steps for --agent oracle: shell commands or tool calls."
     )
     tags: list[str] = Field(default_factory=list)
+    # Set at plan time for edit tasks with a reference patch: (path, new content or None = delete).
+    _reference_writes: list[tuple[str, str | None]] | None = PrivateAttr(None)
 
     @field_validator("solution", mode="before")
     @classmethod
     def _solution_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | dict) else value
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> TaskSpec:
+        if self.kind == "answer":
+            if not self.outputs:
+                raise ValueError("outputs: at least one output is needed (kind: answer)")
+            if self.grading is not None or self.reference_patch is not None or self.visible_tests:
+                raise ValueError("grading, reference_patch and visible_tests need kind: edit")
+        else:
+            if self.grading is None:
+                raise ValueError("grading: an edit task needs fail_to_pass/pass_to_pass tests")
+            if self.outputs:
+                raise ValueError("outputs: an edit task is graded by its tests, not by outputs")
+        return self
+
+    def check_keys(self) -> list[tuple[str, float]]:
+        """(key, weight) of every check: the outputs, or one per grading test (weight 1)."""
+        if self.grading is not None:
+            return [(test_id, 1.0) for test_id in self.grading.test_ids()]
+        return [(o.key, o.weight) for o in self.outputs]
+
     @property
     def turn_cap(self) -> int:
         return self.max_turns or self.max_commands + 10
 
     def solution_steps(self) -> list[SolutionStep]:
+        if self._reference_writes is not None:  # the reference patch, through the normal write tools
+            return [
+                SolutionStep(tool="write_file", args={"path": path, "content": text})
+                if text is not None
+                else SolutionStep(tool="run_command", args={"command": f"rm -f -- {shlex.quote(path)}"})
+                for path, text in self._reference_writes
+            ]
         steps = []
         for step in self.solution or []:
             steps.append(SolutionStep(tool="run_command", args={"command": step}) if isinstance(step, str) else step)
@@ -117,5 +197,9 @@ class TaskSpec(BaseModel):
 
     def content_hash(self) -> str:
         """Stable hash of everything that defines the task (used to key records and caches)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if self.kind == "answer":  # the fields edit tasks added stay out: original tasks keep their hashes
+            for key in EDIT_FIELDS:
+                data.pop(key, None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
