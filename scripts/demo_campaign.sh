@@ -4,30 +4,15 @@
 # (mmengine), 2 epochs, in parallel. Halfway through, the campaign is killed with kill -9 and resumed with
 # `agentgym run --resume`; then each model's run folder is read the way the original leaderboard reads run folders.
 # Environment: AGENTGYM_DEMO_LIMIT (tasks, default 3), AGENTGYM_DEMO_RUNS (runs root, default runs).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x .venv/bin/agentgym ] || bash scripts/setup.sh
-AG=.venv/bin/agentgym
+source "$(dirname "$0")/demo_lib.sh"
 LIMIT="${AGENTGYM_DEMO_LIMIT:-3}"
-RUNS="${AGENTGYM_DEMO_RUNS:-runs}"
 CID="demo-$(date -u +%Y%m%dT%H%M%SZ)"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-serve() {  # name skill seed -> prints the base URL once the endpoint listens
-  "$AG" serve-scripted --model "$1" --skill "$2" --seed "$3" --latency 0.5 >"$WORK/$1.url" 2>/dev/null &
-  pids+=("$!")
-  for _ in $(seq 100); do [ -s "$WORK/$1.url" ] && break; sleep 0.1; done
-  cat "$WORK/$1.url"
-}
-STRONG="$(serve scripted-strong 1.0 1)"
-WEAK="$(serve scripted-weak 0.4 7)"
+serve scripted-strong 1.0 1 0.5
+serve scripted-weak 0.4 7 0.5
 cat >"$WORK/models.yaml" <<YAML
 - {id: embedded, local: 1.5b}
-- {id: scripted-strong, model: scripted-strong, base_url: "$STRONG"}
-- {id: scripted-weak, model: scripted-weak, base_url: "$WEAK"}
+- {id: scripted-strong, model: scripted-strong, base_url: "$URL_scripted_strong"}
+- {id: scripted-weak, model: scripted-weak, base_url: "$URL_scripted_weak"}
 YAML
 mkdir -p "$RUNS"
 cat >"$WORK/campaign.yaml" <<YAML

@@ -5,27 +5,15 @@
 # regression` (strong as base, weak as candidate: must exit 1), `agentgym report --html` and `agentgym view`.
 # Environment: AGENTGYM_DEMO_RUNS (runs root, default runs), AGENTGYM_DEMO_OUT (leaderboard folder, default
 # <campaign>/leaderboard).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x .venv/bin/agentgym ] || bash scripts/setup.sh
-AG=.venv/bin/agentgym
-RUNS="${AGENTGYM_DEMO_RUNS:-runs}"
+source "$(dirname "$0")/demo_lib.sh"
 CID="compare-$(date -u +%Y%m%dT%H%M%SZ)"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-serve() {  # name skill seed -> prints the base URL once the endpoint listens
-  "$AG" serve-scripted --model "$1" --skill "$2" --seed "$3" >"$WORK/$1.url" 2>/dev/null &
-  pids+=("$!")
-  for _ in $(seq 100); do [ -s "$WORK/$1.url" ] && break; sleep 0.1; done
-  cat "$WORK/$1.url"
-}
+serve scripted-strong 1.0 1
+serve scripted-medium 0.6 3
+serve scripted-weak 0.3 7
 cat >"$WORK/models.yaml" <<YAML
-- {id: scripted-strong, model: scripted-strong, base_url: "$(serve scripted-strong 1.0 1)"}
-- {id: scripted-medium, model: scripted-medium, base_url: "$(serve scripted-medium 0.6 3)"}
-- {id: scripted-weak, model: scripted-weak, base_url: "$(serve scripted-weak 0.3 7)"}
+- {id: scripted-strong, model: scripted-strong, base_url: "$URL_scripted_strong"}
+- {id: scripted-medium, model: scripted-medium, base_url: "$URL_scripted_medium"}
+- {id: scripted-weak, model: scripted-weak, base_url: "$URL_scripted_weak"}
 YAML
 mkdir -p "$RUNS"
 echo "== campaign $CID: 3 scripted models x the offline suite x 2 epochs"

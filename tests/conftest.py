@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,17 @@ def _remove_session_temp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         remove_tree(str(tmp_path_factory.getbasetemp()))
     except OSError as exc:  # a mount left by a failed test: say so, keep the run's result
         print(f"\nwarning: could not remove the session's temp folders: {exc}", file=sys.stderr)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Debian chromium per test module, driven by Playwright (the HTML report and viewer tests)."""
+    from tests.html_fixtures import chromium_path, launch
+
+    chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()

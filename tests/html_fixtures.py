@@ -15,6 +15,7 @@ import pytest
 
 from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from tests.conftest import make_git_repo, run_cli, write_config
+from tests.test_campaign import SCRIPTS
 
 XSS = "<script>window.__xss=1</script>"
 IMG = '<img src=x onerror="window.__xss=2">'
@@ -22,24 +23,7 @@ JS_LINK = "[click](javascript:window.__xss=3) javascript:window.__xss=3"
 HOSTILE = f"{XSS} {IMG} {JS_LINK} line\u2028sep\u2029para & </pre></textarea>"
 HOSTILE_NAME = "eval_artifacts/<img src=x onerror=window.__xss=4>.txt"
 
-GOOD = {
-    "Count the entries": [
-        {"tool": "run_command", "args": {"command": "ls"}},
-        {"tool": "write_file", "args": {"path": "eval_artifacts/answer.json", "content": '{"top_level_entries": 5}'}},
-        {"content": "Done: 5 entries."},
-    ],
-    "first non-empty line": [
-        {
-            "tool": "write_file",
-            "args": {"path": "eval_artifacts/answer.json", "content": '{"line": "  # Demo Project  "}'},
-        },
-        {"content": "done"},
-    ],
-    "answer.md": [
-        {"tool": "write_file", "args": {"path": "eval_artifacts/answer.md", "content": "core and util"}},
-        {"content": "written"},
-    ],
-}
+GOOD = SCRIPTS  # the campaign tests' scripted answers: every check passes
 HOSTILE_SCRIPTS = {
     "Count the entries": [  # wrong answer, hostile everything: fails (a flip against alpha)
         {"tool": "run_command", "args": {"command": f"echo '{XSS}'; echo '{IMG}'"}},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.html_fixtures import (
     artifacts_dir,
     build_campaign,
     expect_text,
-    launch,
     model_runs,
     summary,
 )
@@ -46,19 +44,6 @@ def report_file(campaign: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == out and "2 model(s), 6 trial(s)" in proc.stderr
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from tests.html_fixtures import chromium_path
-
-    chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _open(browser: Any, url: str) -> tuple[Any, PageLog]:

@@ -21,7 +21,7 @@ import pytest
 
 from agentgym.results.rundir import RunDir
 from agentgym.specs.result import TaskResult
-from tests.html_fixtures import PageLog, artifacts_dir, build_campaign, expect_text, launch, model_runs
+from tests.html_fixtures import PageLog, artifacts_dir, build_campaign, expect_text, model_runs
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +61,6 @@ def viewer(campaign: Path) -> Iterator[Viewer]:
     v = Viewer(campaign.parent)
     yield v
     v.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from tests.html_fixtures import chromium_path
-
-    chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def test_lists_runs_serves_only_listed_folders_and_stops_on_ctrl_c(viewer: Viewer, campaign: Path) -> None:
