@@ -23,6 +23,7 @@ from agentgym.sandbox.bwrap import LAUNCHER_ENV, PROBE_UID, bwrap_path, namespac
 from agentgym.sandbox.workspace import create_workspace
 from agentgym.sandbox.writepaths import plan_write_paths
 from agentgym.sources.base import Snapshot
+from agentgym.sources.cache import tree_digest
 from agentgym.specs.task import ResolvedPolicy
 
 COMMANDS = 200
@@ -38,7 +39,7 @@ def make_tree(root: Path, count: int = 3785) -> Snapshot:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"VALUE = {index}\n" * 20)
         os.chmod(path, 0o444)
-    return Snapshot(repo_id="bench", path=root, digest="0" * 64)
+    return Snapshot(repo_id="bench", path=root, digest=tree_digest(root).digest)  # the local sandbox checks it
 
 
 async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]:
@@ -160,7 +161,10 @@ def real_snapshot(path: Path) -> None:
     if path.parent.name == "snapshots":
         os.environ["AGENTGYM_CACHE"] = str(path.parent.parent)
     files = sum(len(names) for _, _, names in os.walk(path))
-    row(f"{path.name[:16]} ({files} files), link farm", workspace_ms(Snapshot("real", path, "0"), link=True))
+    row(
+        f"{path.name[:16]} ({files} files), link farm",
+        workspace_ms(Snapshot("real", path, tree_digest(path).digest), link=True),
+    )
 
 
 def main() -> None:
