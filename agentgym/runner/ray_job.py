@@ -204,7 +204,7 @@ async def _run(model: ModelJob, job: TrialJob) -> TrialReturn:
     closers: list[Any] = []
     artifacts: dict[str, tuple[bytes, int]] = {}
 
-    def keep(record: TrialRecord) -> None:  # while the final workspace still exists
+    async def keep(record: TrialRecord) -> None:  # while the final workspace still exists
         artifacts.update(_artifacts(record.final_root))
 
     try:
