@@ -15,7 +15,7 @@ from test_sandbox_support import make_snapshot
 from agentgym.errors import SandboxError
 from agentgym.fstree import MAX_DEPTH, TreeBudget, copy_tree, remove_tree
 from agentgym.sandbox import hostmount
-from agentgym.sandbox.executor import Capture
+from agentgym.sandbox.executor_limits import Capture
 from agentgym.sandbox.scratch import sweep_stale_mounts
 from agentgym.sandbox.treediff import diff_trees, drop_escaping_links
 from agentgym.sandbox.workspace import OwnerLock, create_workspace, sweep_stale_workspaces, workspaces_root

@@ -35,102 +35,31 @@ if TYPE_CHECKING:
     from typing import Any
 
 if __package__:  # imported by the harness (tests, tools)
+    from agentgym.sandbox.executor_limits import (
+        REFUSAL_PATTERNS,
+        Capture,
+        apply_rlimits,
+        check_limits,
+        prctl,
+        rlimits_of,
+    )
     from agentgym.sandbox.executor_os import FileOps, Refusal, ignore_signals, remove_sysv_ipc
 else:  # run as a script (`python3 -I -S executor.py`): its sibling module lies next to it
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from executor_limits import (  # type: ignore[no-redef]
+        REFUSAL_PATTERNS,
+        Capture,
+        apply_rlimits,
+        check_limits,
+        prctl,
+        rlimits_of,
+    )
     from executor_os import FileOps, Refusal, ignore_signals, remove_sysv_ipc  # type: ignore[no-redef]
 
 OUTPUT_KILL_FACTOR = 64  # kill a command once it printed this many times the kept size
 READ_CHUNK = 1 << 16
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-REFUSAL_PATTERNS = (
-    ("read-only file system", "read-only file system"),
-    ("permission denied", "permission denied"),
-    ("operation not permitted", "operation not permitted"),
-    ("network is unreachable", "network unreachable"),
-    ("connection refused", "network: connection refused"),
-    ("couldn't connect to server", "network: connection refused"),
-    ("could not resolve host", "network: no name resolution"),
-    ("temporary failure in name resolution", "network: no name resolution"),
-    ("name or service not known", "network: no name resolution"),
-    ("resource temporarily unavailable", "process limit (fork refused)"),
-    ("no space left on device", "disk limit (no space left)"),
-    ("disk quota exceeded", "disk limit (quota)"),
-    ("cannot allocate memory", "memory limit"),
-    ("memoryerror", "memory limit"),
-    ("cpu time limit exceeded", "cpu limit"),
-    ("file size limit exceeded", "file size limit"),
-    ("file too large", "file size limit"),
-)
-LIMIT_NAMES = (
-    ("cpu_seconds", resource.RLIMIT_CPU),
-    ("memory_bytes", resource.RLIMIT_AS),
-    ("file_size_bytes", resource.RLIMIT_FSIZE),
-    ("max_processes", resource.RLIMIT_NPROC),
-    ("open_files", resource.RLIMIT_NOFILE),
-)
-
-
-class Capture:
-    """Keeps the head and the tail of a stream (cap bytes in all) and counts what falls between."""
-
-    def __init__(self, cap: int) -> None:
-        self.head_cap = cap // 2
-        self.tail_cap = cap - self.head_cap
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def feed(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_cap - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            if len(self.tail) > self.tail_cap:
-                del self.tail[: len(self.tail) - self.tail_cap]
-
-    def text(self) -> tuple[str, int]:
-        elided = self.total - len(self.head) - len(self.tail)
-        head = self.head.decode("utf-8", "replace")
-        tail = self.tail.decode("utf-8", "replace")
-        if elided <= 0:
-            return (self.head + self.tail).decode("utf-8", "replace"), 0
-        return f"{head}\n[... {elided} bytes elided ...]\n{tail}", elided
-
-
-def _prctl(option: int, value: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
-def _rlimits(limits: dict[str, int]) -> list[tuple[int, int, int]]:
-    out = []
-    for name, res in LIMIT_NAMES:
-        value = int(limits[name])
-        hard = value + 1 if name == "cpu_seconds" else value  # SIGXCPU first, SIGKILL a second later
-        out.append((res, value, hard))
-    out.append((resource.RLIMIT_CORE, 0, 0))
-    return out
-
-
-def _apply_rlimits(rlimits: list[tuple[int, int, int]]) -> None:
-    for res, soft, hard in rlimits:
-        resource.setrlimit(res, (soft, hard))
-
-
-def check_limits(limits: dict[str, int]) -> list[str]:
-    """Limits this process cannot apply (a hard limit below the request and no privilege to raise it)."""
-    problems = []
-    names = dict((res, name) for name, res in LIMIT_NAMES)
-    for res, soft, hard in _rlimits(limits):
-        _, current_hard = resource.getrlimit(res)
-        if current_hard != resource.RLIM_INFINITY and hard > current_hard and os.geteuid() != 0:
-            problems.append(f"{names.get(res, res)}={soft} is above the hard limit {current_hard}")
-    return problems
 
 
 class Executor(FileOps):
@@ -147,9 +76,9 @@ class Executor(FileOps):
         # Only the CPU limit must start from zero for each command: it is set on the child right after spawn.
         # Until then the child has our soft CPU limit (ours keeps its hard limit; SIGXCPU is a no-op for us),
         # so no command ever starts without one.
-        rlimits = _rlimits(self.limits)
+        rlimits = rlimits_of(self.limits)
         self.cpu_limit = [(soft, hard) for res, soft, hard in rlimits if res == resource.RLIMIT_CPU]
-        _apply_rlimits([r for r in rlimits if r[0] != resource.RLIMIT_CPU])
+        apply_rlimits([r for r in rlimits if r[0] != resource.RLIMIT_CPU])
         for soft, _ in self.cpu_limit:
             resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
@@ -377,9 +306,9 @@ def _handle(executor: Executor, request: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     ignore_signals()
     config = json.loads(sys.argv[1])
-    _prctl(PR_SET_DUMPABLE, 0)  # commands run as our uid: keep them out of /proc/<us>/fd and ptrace
+    prctl(PR_SET_DUMPABLE, 0)  # commands run as our uid: keep them out of /proc/<us>/fd and ptrace
     if config["mode"] == "subreaper":
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of commands come back to us, so we can kill them
+        prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of commands come back to us, so we can kill them
     problems = check_limits(config["limits"])
     if problems:  # report before applying anything: setrlimit would fail on them
         _emit({"op": "ready", "pid": os.getpid(), "problems": problems})

@@ -20,7 +20,9 @@ from agentgym.errors import SandboxError
 from agentgym.sandbox.base import CommandResult, DirEntry, FileRead, Limits, SandboxRefusal, WriteEvent
 
 EXECUTOR_SCRIPT = Path(__file__).with_name("executor.py")
-EXECUTOR_FILES = (EXECUTOR_SCRIPT, EXECUTOR_SCRIPT.with_name("executor_os.py"))  # what the sandbox gets
+EXECUTOR_FILES = tuple(
+    EXECUTOR_SCRIPT.with_name(n) for n in ("executor.py", "executor_os.py", "executor_limits.py")
+)  # what the sandbox gets
 STREAM_LIMIT = 256 * 1024**2  # longest response line accepted from the executor
 START_TIMEOUT = 20.0
 RUN_GRACE = 15.0  # harness-side deadline = command timeout + this; then the executor is killed
