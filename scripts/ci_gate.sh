@@ -5,7 +5,7 @@ set -euo pipefail
 CAMPAIGN="$1"; RESULTS="${2:-results}"; status=0
 for run in "$CAMPAIGN"/*/; do
   [ -d "$run/results" ] || continue
-  model="$(basename "$run" | sed -E 's/-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$//')"
+  model="$(python -c 'import pathlib, sys; from agentgym.results.runsets import model_id_of; print(model_id_of(pathlib.Path(sys.argv[1])))' "${run%/}")"
   base="$(ls -d "$RESULTS"/*/"$model" 2>/dev/null | sort | tail -n 1 || true)"
   if [ -z "$base" ]; then echo "gate: $model: no published results yet (nothing to compare)"; continue; fi
   echo "gate: $model: $base -> $run"

@@ -37,7 +37,9 @@ URL="$(head -n 1 "$WORK/view.url")"
 .venv/bin/python - "$URL" "$(basename "$CAMP")" <<'PY'
 import json, sys, urllib.request
 url, camp = sys.argv[1], sys.argv[2]
-runs = json.load(urllib.request.urlopen(url + "api/runs", timeout=10))
-print(f"view at {url}: lists {len(json.dumps(runs))} bytes of runs; campaign {camp} listed: {camp in json.dumps(runs)}")
+runs = json.load(urllib.request.urlopen(url + "api/runs", timeout=10))["runs"]
+listed = [r["id"] for r in runs]
+print(f"view at {url}: {len(runs)} entries listed; campaign {camp} among them: {camp in listed}")
+sys.exit(0 if camp in listed else 1)
 PY
 echo "campaign folder: $CAMP"

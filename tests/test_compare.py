@@ -65,3 +65,16 @@ def test_two_models_of_one_campaign_and_an_ambiguous_side(tmp_path: Path) -> Non
     assert done.returncode == 2 and "say which as" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     done = run_cli("compare", f"{camp}#nope", f"{camp}#m2", cwd=tmp_path)
     assert done.returncode == 2 and "no model 'nope'" in done.stderr
+
+
+def test_several_runs_of_one_model_all_count_as_the_leaderboard_counts_them(tmp_path: Path) -> None:
+    base_root = tmp_path / "base"
+    _run(base_root, "m-20261201T000000Z", [100.0] * 5)
+    _run(base_root, "m-20261202T000000Z", [0.0] * 5)  # a second run of m: its trials are extra epochs
+    cand = _run(tmp_path, "m-20261203T000000Z", [50.0] * 5)
+    out = tmp_path / "cmp.json"
+    done = run_cli("compare", str(base_root), str(cand), "--json", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "(m, 10 record(s))" in done.stdout  # both runs, not the last one only
+    data = json.loads(out.read_text())
+    assert data["base_mean"] == 50.0 and all(d["base_trials"] == 2 for d in data["deltas"])

@@ -33,12 +33,16 @@ def prices_of(run: RunFolder) -> Prices | None:
     return None if pin is None and pout is None else Prices(per_million_input=pin, per_million_output=pout)
 
 
-def pooled(runs: list[RunFolder]) -> tuple[dict[str, list[TaskResult]], dict[str, Prices]]:
+def pooled(runs: list[RunFolder]) -> tuple[dict[str, list[TaskResult]], dict[str, Prices], dict[str, int]]:
+    """Per model: its records (run i's epochs shifted by i x RUN_EPOCH_STRIDE), prices, and how many files
+    could not be read as records."""
     records: dict[str, list[TaskResult]] = {}
+    skipped: dict[str, int] = {}
     prices: dict[str, Prices] = {}
     seen: dict[str, int] = {}
     for run in runs:
-        found, _bad = as_results(run)
+        found, bad = as_results(run)
+        skipped[run.model_id] = skipped.get(run.model_id, 0) + bad + run.skipped
         index = seen[run.model_id] = seen.get(run.model_id, -1) + 1
         shifted = [
             r.model_copy(update={"epoch": index * RUN_EPOCH_STRIDE + r.epoch, "model_id": run.model_id}) for r in found
@@ -47,7 +51,7 @@ def pooled(runs: list[RunFolder]) -> tuple[dict[str, list[TaskResult]], dict[str
         price = prices_of(run)
         if price is not None:
             prices.setdefault(run.model_id, price)
-    return records, prices
+    return records, prices, skipped
 
 
 def _overlaps(a: Estimate, b: Estimate) -> bool:
@@ -104,7 +108,7 @@ def stats_json(summaries: dict[str, ModelSummary]) -> dict[str, Any]:
 
 
 def board_statistics(runs: list[RunFolder]) -> dict[str, ModelSummary]:
-    records, prices = pooled(runs)
+    records, prices, _skipped = pooled(runs)
     return summarize_models(records, prices)
 
 

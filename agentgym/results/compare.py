@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentgym.errors import SpecError
-from agentgym.results.runsets import as_results, find_runs
+from agentgym.results.board_stats import pooled
+from agentgym.results.runsets import find_runs
 from agentgym.specs.result import TaskResult
 from agentgym.stats.paired import Comparison, Quantity, compare
 
@@ -35,14 +36,10 @@ def load_side(given: str) -> Side:
     if not sep and len(models) > 1:
         raise SpecError(f"{given}: {len(models)} models here ({', '.join(models)}); say which as {path_text}#MODEL")
     chosen = model if sep else models[0]
-    records: list[TaskResult] = []
-    skipped = 0
-    for run in runs:
-        if run.model_id == chosen:
-            found, bad = as_results(run)
-            records += found
-            skipped += bad + run.skipped
-    return Side(given, chosen, records, skipped)
+    mine = [run for run in runs if run.model_id == chosen]
+    by_model, _prices, skipped = pooled(mine)  # several runs of one model: extra epochs, as the leaderboard
+    records = by_model.get(chosen, [])
+    return Side(given, chosen, records, skipped.get(chosen, 0))
 
 
 def run_compare(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import mean
 from typing import Any
 
@@ -116,19 +117,23 @@ class ModelBoard:
     model_id: str
     runs: list[RunFolder] = field(default_factory=list)
 
-    @property
+    @cached_property  # the runs are complete once build() has grouped them
     def rows(self) -> list[Row]:
         return [Row.of(rec) for run in self.runs for rec in run.records]
 
-    @property
+    @cached_property
     def overall(self) -> Stats:
         return Stats(self.rows)
 
-    def per_repo(self) -> dict[str, Stats]:
+    @cached_property
+    def _per_repo(self) -> dict[str, Stats]:
         groups: dict[str, list[Row]] = defaultdict(list)
         for row in self.rows:
             groups[row.repo].append(row)
         return {repo: Stats(groups[repo]) for repo in sorted(groups)}
+
+    def per_repo(self) -> dict[str, Stats]:
+        return self._per_repo
 
 
 def build(runs: list[RunFolder]) -> list[ModelBoard]:

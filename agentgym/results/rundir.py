@@ -53,16 +53,12 @@ def _copy_artifact(workspace_root: Path, name: str, art: Path, clean: Callable[[
     """Copy an answer file the agent wrote: in-tree regular files only, at most 1 MiB (a cut is noted),
     secrets scrubbed."""
     found = read_agent_file(workspace_root, f"eval_artifacts/{name}", follow_links=False, prefix=True)
-    if not found.ok:
-        return
-    write_atomic(art / name, clean(found.data))
-    if found.truncated:
-        note = f"{name} was {found.size} bytes; only the first {len(found.data)} were copied.\n"
-        (art / f"{name}.truncated.txt").write_text(note, encoding="utf-8")
+    if found.ok:
+        _write_artifact(art, name, found.data, found.size, clean)
 
 
 def _write_artifact(art: Path, name: str, data: bytes, size: int, clean: Callable[[bytes], bytes]) -> None:
-    """An answer file read elsewhere (a Ray worker) and brought back as bytes: `size` is the file's own size."""
+    """An answer file as bytes (`size`: the file's own size; a cut is noted), secrets scrubbed."""
     write_atomic(art / name, clean(data))
     if size > len(data):
         note = f"{name} was {size} bytes; only the first {len(data)} were copied.\n"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentgym.results.board_stats import prices_of
+from agentgym.results.board_stats import not_separable, prices_of
 from agentgym.results.html.bound import TOTAL_CAP, bound, json_size
 from agentgym.results.html.trials import trial_view
 from agentgym.results.rundir import trial_stem
@@ -125,19 +125,6 @@ def _model_row(col: Column, s: ModelSummary) -> dict[str, Any]:
     }
 
 
-def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if a["low"] is None or b["low"] is None:
-        return True  # no interval: nothing tells them apart
-    return a["low"] <= b["high"] and b["low"] <= a["high"]
-
-
-def _mark_separable(rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        row["not_separable_from"] = [
-            o["label"] for o in rows if o is not row and _overlap(row["mean_score"], o["mean_score"])
-        ]
-
-
 def trial_id(col: int, result: TaskResult) -> str:
     return f"{col}~{result.task.repo}/{trial_stem(result.task.id, result.epoch)}"
 
@@ -239,7 +226,9 @@ def report_data(
     summaries = summarize_models({c.label: c.results for c in cols}, {c.label: c.prices for c in cols if c.prices})
     rows = [_model_row(c, summaries[c.label]) for c in cols]
     rows.sort(key=lambda r: (-(r["mean_score"]["value"] or 0.0), r["label"]))
-    _mark_separable(rows)
+    apart = not_separable(summaries)
+    for row in rows:
+        row["not_separable_from"] = apart[row["label"]]
     grid, trials = _grid(cols)
     if pairs is None:  # every other model against the best-ranked one
         best = next(i for i, c in enumerate(cols) if c.label == rows[0]["label"]) if rows else 0

@@ -119,31 +119,33 @@ class Viewer:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    def entry(self, ident: str | None) -> Entry:
-        entry = scan(self.root).get(ident or "")
+    def entry(self, ident: str | None, entries: dict[str, Entry] | None = None) -> Entry:
+        """The listed entry `ident` (one walk of the runs root unless `entries` is given)."""
+        entry = (entries if entries is not None else scan(self.root)).get(ident or "")
         if entry is None:
             raise NotFound(ident)
         return entry
 
-    def _selection(self, q: dict[str, str]) -> tuple[list[Entry], Entry | None]:
+    def _selection(self, q: dict[str, str], entries: dict[str, Entry]) -> tuple[list[Entry], Entry | None]:
         """(candidate entries, base entry): ?run=ID, or ?a=BASE&b=CANDIDATE."""
         if "run" in q:
-            return [self.entry(q["run"])], None
-        return [self.entry(q.get("b"))], self.entry(q.get("a"))
+            return [self.entry(q["run"], entries)], None
+        return [self.entry(q.get("b"), entries)], self.entry(q.get("a"), entries)
 
     def runs(self) -> dict[str, Any]:
         return {"root": str(self.root), "runs": [e.listing() for e in scan(self.root).values()]}
 
     def report(self, q: dict[str, str]) -> dict[str, Any]:
-        cand, base = self._selection(q)
-        ids = {e.path: e.id for e in scan(self.root).values()}
+        entries = scan(self.root)
+        cand, base = self._selection(q, entries)
+        ids = {e.path: e.id for e in entries.values()}
         runs = [read_run(p) for e in cand for p in e.runs]
         base_runs = [read_run(p) for p in base.runs] if base else None
         title = f"{cand[0].id}" + (f" vs {base.id} (base)" if base else "")
         return build_from_runs(runs, base_runs, title=title, run_ids=ids, embed_transcripts=False)
 
     def version(self, q: dict[str, str]) -> dict[str, Any]:
-        cand, base = self._selection(q)
+        cand, base = self._selection(q, scan(self.root))
         digest = hashlib.sha256()
         for entry in [*cand, *([base] if base else [])]:
             for run in entry.runs:
