@@ -8,13 +8,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentgym.grading.grader import Grade, grade
+from agentgym.grading.grader import Grade, failing_checks, grade
 from agentgym.grading.patch import tree_patch
 from agentgym.grading.trees import AgentTreeError
 from agentgym.runner.config import LoadedTask
 from agentgym.sandbox.base import Limits, SandboxFactory
 from agentgym.sources.base import Snapshot
-from agentgym.specs.result import OutputCheck
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +33,7 @@ async def finish_edit(
         result = await grade(task.spec, task.file, snapshot, final_root, factory, limits)
     except AgentTreeError as exc:  # what the agent left cannot be graded: its tests fail (not a harness error)
         reason = f"the agent's tree cannot be graded: {exc}"
-        checks = [OutputCheck(key=k, ok=False, expected="passed", error=reason) for k, _ in task.spec.check_keys()]
-        return EditOutcome(Grade(checks), f"# [agentgym: no patch: {reason}]\n".encode())
+        return EditOutcome(Grade(failing_checks(task.spec, reason)), f"# [agentgym: no patch: {reason}]\n".encode())
     patch = text.encode("utf-8", "surrogateescape")
     if result.not_applied:
         logger.info("%s: grading ignored the agent's changes to %s", task.spec.id, ", ".join(result.not_applied[:5]))

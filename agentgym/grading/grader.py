@@ -132,13 +132,18 @@ def _tail(text: str) -> str:
     return " ".join(text.split())[-300:]
 
 
+def failing_checks(task: TaskSpec, error: str) -> list[OutputCheck]:
+    """Every grading test failed, with one cause."""
+    return [OutputCheck(key=k, ok=False, expected="passed", error=error) for k, _ in task.check_keys()]
+
+
 def judge(task: TaskSpec, text: str | None, exit_code: int, timed_out: bool, output: str) -> Grade:
     """Checks from the report; harness_error when the report and the exit code cannot be trusted together."""
     assert task.grading is not None
     ids = task.grading.test_ids()
 
     def fail_all(error: str) -> list[OutputCheck]:
-        return [OutputCheck(key=i, ok=False, expected="passed", error=error) for i in ids]
+        return failing_checks(task, error)
 
     if timed_out:
         return Grade(fail_all(f"grading timed out after {task.grading.time_limit_seconds}s"), exit_code=exit_code)

@@ -8,6 +8,7 @@ environments built from wheels) replaces `test_environment` and nothing else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -43,6 +44,7 @@ class TestEnvironment:
         return {"kind": "harness-pytest", "python": SANDBOX_PYTHON, "packages": self.versions}
 
 
+@functools.cache  # the installed versions do not change while the harness runs
 def _versions() -> dict[str, str]:
     found = {}
     for name in DISTRIBUTIONS:

@@ -65,6 +65,3 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
         },
     },
 ]
-
-TOOL_NAMES = frozenset(t["function"]["name"] for t in TOOL_SCHEMAS)
-REQUIRED_ARGS = {t["function"]["name"]: tuple(t["function"]["parameters"]["required"]) for t in TOOL_SCHEMAS}
