@@ -4,6 +4,7 @@ Grading runs in a fresh sandbox on the agent's tree with test files restored and
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -262,3 +263,12 @@ def test_edit_task_under_the_local_sandbox(tmp_path: Path, edit_config: Path, ca
     """--sandbox local (no isolation): the test environment is found by its host path, grading still works."""
     res = _results(_run(edit_config, tmp_path, "--agent", "oracle", "--sandbox", "local", "--tasks", "edit_fix"))
     assert res["edit_fix"]["metrics"]["success"] is True, (res["edit_fix"]["error"], res["edit_fix"]["output_checks"])
+
+
+def test_tasks_validate_passes_a_sound_edit_task(tmp_path: Path, edit_config: Path, cache_dir: Path) -> None:
+    """validate links task files into a temporary tree: the reference patch and hidden tests are still found
+    beside the real file, and the reference patch counts as the oracle's reference."""
+    done = run_cli("tasks", "validate", "edit_fix", "--task-set", "edit", "--repeats", "2",
+                   "--config-dir", str(edit_config), cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^ok\s+edit_fix", done.stdout, re.M), done.stdout

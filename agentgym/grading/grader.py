@@ -49,7 +49,7 @@ def hidden_paths(task_file: Path) -> tuple[str, ...]:
     in a system tree the sandbox shows (an install under /usr)."""
     from agentgym.runner.config import packaged_data_dir
 
-    extra = [os.path.realpath(task_file.parent), os.path.realpath(packaged_data_dir() / "tasks")]
+    extra = [os.path.dirname(os.path.realpath(task_file)), os.path.realpath(packaged_data_dir() / "tasks")]
     shown = [p for p in extra if any(p.startswith(f"/{top}/") for top in SYSTEM_TREES)]
     return HIDDEN_HOST_PATHS + tuple(sorted(set(shown)))
 
@@ -73,7 +73,7 @@ def edit_sandbox_spec(
 def hidden_sources(task: TaskSpec, task_file: Path) -> list[tuple[Path, str]]:
     """(host file, repo path) of each hidden test; each must be a file in the task's folder."""
     assert task.grading is not None
-    base = task_file.parent.resolve()
+    base = task_file.resolve().parent  # a linked task file: its hidden tests lie beside the real one
     found = []
     for item in task.grading.hidden_tests:
         source = (base / item.src).resolve()

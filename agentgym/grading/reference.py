@@ -28,7 +28,7 @@ def _reader(root: Path) -> Callable[[str], str | None]:
 def reference_writes(task: TaskSpec, task_file: Path, snapshot: Snapshot) -> list[tuple[str, str | None]]:
     """(path, new text or None = delete) of the task's reference patch, checked against the snapshot."""
     assert task.reference_patch is not None
-    patch_file = task_file.parent / task.reference_patch
+    patch_file = task_file.resolve().parent / task.reference_patch  # a linked task file: beside the real one
     if patch_file.stat().st_size > MAX_PATCH_FILE:
         raise SpecError(f"{task_file}: field reference_patch: over {MAX_PATCH_FILE} bytes")
     text = patch_file.read_text(encoding="utf-8")

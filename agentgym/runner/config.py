@@ -146,7 +146,7 @@ def _edit_policy(file: Path, spec: TaskSpec, policy: ResolvedPolicy) -> Resolved
     from agentgym.grading.grader import hidden_sources  # grading imports sandbox code: only for edit tasks
 
     hidden_sources(spec, file)
-    if spec.reference_patch is not None and not (file.parent / spec.reference_patch).is_file():
+    if spec.reference_patch is not None and not (file.resolve().parent / spec.reference_patch).is_file():
         raise SpecError(f"{file}: field reference_patch: {spec.reference_patch!r} is not a file")
     paths = ["."] + [p for p in policy.write_paths_allowed if p.startswith("/tmp")]
     return policy.model_copy(update={"write_paths_allowed": paths})

@@ -3,7 +3,6 @@ per-kind checks over repeats (an `edit` task adds its "grading tests flaky acros
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 from agentgym.oracles.cache import canonical_json
 from agentgym.specs.result import TaskResult
 from agentgym.specs.task import TaskSpec
-
-DEFAULT_KIND = "answer"  # the original tasks: an answer file and oracles computed on the pristine snapshot
 
 
 @dataclass
@@ -118,33 +115,9 @@ def _check_of(record: TaskResult, key: str) -> str:
     return canonical_json([[c.actual, c.ok] for c in record.output_checks if c.key == key])
 
 
-FlakyHook = Callable[[TaskSpec, list[TaskResult]], list[str]]
-
-
-def has_solution_steps(spec: TaskSpec) -> bool:
-    return bool(spec.solution_steps())
-
-
-@dataclass(frozen=True)
-class KindChecks:
-    """The checks of one task kind. `flaky(spec, records)` returns what varied across repeats (empty: stable);
-    an `edit` task fills it with "grading tests flaky across repeats" from its per-test results.
-    `has_reference(spec)`: whether the oracle agent has something to run (an edit task: its reference_patch)."""
-
-    flaky: FlakyHook
-    has_reference: Callable[[TaskSpec], bool] = has_solution_steps
-
-
-KIND_CHECKS: dict[str, KindChecks] = {DEFAULT_KIND: KindChecks(flaky=lambda _spec, records: outcome_flakiness(records))}
-
-
-def register_kind_checks(kind: str, checks: KindChecks) -> None:
-    KIND_CHECKS[kind] = checks
-
-
-def kind_checks(spec: TaskSpec) -> KindChecks:
-    kind = getattr(spec, "kind", None) or DEFAULT_KIND
-    return KIND_CHECKS.get(kind, KIND_CHECKS[DEFAULT_KIND])
+def has_reference(spec: TaskSpec) -> bool:
+    """Whether the oracle agent has something to run: `solution:` steps, or an edit task's reference_patch."""
+    return spec.reference_patch is not None or bool(spec.solution_steps())
 
 
 def trial_summary(record: TaskResult) -> dict[str, Any]:
@@ -177,7 +150,7 @@ def judge_runs(report: TaskReport, agent: str, records: list[TaskResult], repeat
         report.step(step, False, f"{len(records)} of {repeats} trial records written", seconds)
         return
     wins = sum(r.metrics.success for r in records)
-    flaky = kind_checks(report.spec).flaky(report.spec, records)
+    flaky = outcome_flakiness(records)  # an edit task's checks are its grading tests: flaky tests show here
     if agent == "oracle" and wins < repeats:
         failed = next(r for r in records if not r.metrics.success)
         report.step(step, False, f"reference fails ({repeats - wins}/{repeats} repeats; {_why(failed)})", seconds)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agentgym.runner.campaign import evaluate
 from agentgym.runner.config import ConfigTree
-from agentgym.runner.validate_report import TaskReport, judge_runs, kind_checks
+from agentgym.runner.validate_report import TaskReport, has_reference, judge_runs
 from agentgym.specs.result import TaskResult
 
 
@@ -75,7 +75,7 @@ def run_trials(
     setup: TrialSetup, tasks: list[TaskReport], timings: dict[str, float], progress: Callable[[str], None]
 ) -> None:
     """Run and judge the oracle agent (tasks with a reference solution) and the nop agent (all)."""
-    solvable = [t for t in tasks if t.spec is not None and kind_checks(t.spec).has_reference(t.spec)]
+    solvable = [t for t in tasks if t.spec is not None and has_reference(t.spec)]
     for task in tasks:
         if task not in solvable:
             task.step("oracle runs", False, "reference fails: the task file has no reference solution")
