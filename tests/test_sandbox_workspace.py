@@ -376,3 +376,29 @@ def test_removal_as_the_owner_opens_directories_the_agent_locked() -> None:
         assert proc.stdout == "gone\n", proc.stderr
     finally:
         remove_tree(str(base))
+
+
+def test_an_owner_lock_waits_out_a_sweeper_holding_its_fresh_lock_file(tmp_path: Path) -> None:
+    """A sweeper takes a new lock file for an orphan (its directory does not exist yet) and unlinks it: the
+    owner creating that directory waits and locks again instead of failing with EAGAIN."""
+    import fcntl
+    import threading
+
+    from agentgym.sandbox.workspace import OwnerLock
+
+    path = tmp_path / "ws-1.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the sweeper's hold
+
+    def sweeper_done() -> None:
+        path.unlink()
+        os.close(fd)
+
+    with pytest.raises(BlockingIOError):
+        OwnerLock(path)  # a sweeper asking: a held lock means alive
+    timer = threading.Timer(0.05, sweeper_done)
+    timer.start()
+    lock = OwnerLock(path, owner=True)
+    timer.join()
+    assert path.exists() and os.fstat(lock.fd).st_ino == path.stat().st_ino  # holds the file now named there
+    lock.release(unlink=True)

@@ -62,7 +62,7 @@ def prepare_scratch(
     if privileged:
         root = hostmount.run_base() / ws.dir.name
         _make_run_base()
-        lock = OwnerLock(OwnerLock.for_dir(root))
+        lock = OwnerLock(OwnerLock.for_dir(root), owner=True)
         repo_source = root / "repo"
     else:
         root = ws.dir / "scratch"

@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,10 @@ class OwnerLock:
     pid namespaces, containers and hosts that share the file system (a dead pid proves nothing there).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, owner: bool = False) -> None:
+        """owner=True: the caller is creating `<dir>` under a fresh name. A sweeper may hold the new lock
+        file for a moment (it took it for an orphan lock file, before the directory exists) and unlink it:
+        wait and take the lock again rather than fail. Without it (a sweeper asking), a held lock raises."""
         self.path = path
         for _ in range(10):
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -65,7 +69,10 @@ class OwnerLock:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(self.fd)
-                raise
+                if not owner:
+                    raise
+                time.sleep(0.01)
+                continue
             if self._still_named():
                 return
             os.close(self.fd)  # a sweeper unlinked the file between our open and our lock: take the new one
@@ -228,7 +235,7 @@ def create_workspace(
     root = workspaces_root()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{os.getpid()}-{secrets.token_hex(6)}"
-    lock = OwnerLock(OwnerLock.for_dir(path))  # before the directory exists: a sweep never sees it unlocked
+    lock = OwnerLock(OwnerLock.for_dir(path), owner=True)  # before the directory exists: a sweep never sees it unlocked
     ws = Workspace(snapshot=snapshot, dir=path, plan=plan, linked=link, lock=lock)
     try:
         ws.dir.mkdir(mode=0o700)
