@@ -1,4 +1,4 @@
-"""The agent's change as a git-style unified diff against the snapshot, and applying a reference patch.
+"""The agent's change as a git-style unified diff against the snapshot, and applying a reference or setup patch.
 
 `tree_patch` is bounded (MAX_PATCH_BYTES, then a marker line naming what was left out); binary files
 are noted as git notes them. `apply_patch` applies a unified diff to file contents in memory (exact
@@ -118,7 +118,7 @@ def _apply_hunks(source: list[str], body: list[str], where: str) -> list[str]:
         if match:
             start = int(match.group(1)) - (0 if match.group(2) == "0" else 1)
             if start < pos:
-                raise SpecError(f"reference patch: overlapping hunks in {where}")
+                raise SpecError(f"overlapping hunks in {where}")
             out += source[pos:start]
             pos = start
             continue
@@ -129,7 +129,7 @@ def _apply_hunks(source: list[str], body: list[str], where: str) -> list[str]:
         last, text = line[:1], line[1:]
         if last in (" ", "-"):
             if pos >= len(source) or source[pos].rstrip("\n") != text.rstrip("\n"):
-                raise SpecError(f"reference patch does not apply to {where} at line {pos + 1}")
+                raise SpecError(f"the patch does not apply to {where} at line {pos + 1}")
             if last == " ":
                 out.append(source[pos])
             pos += 1
@@ -138,16 +138,28 @@ def _apply_hunks(source: list[str], body: list[str], where: str) -> list[str]:
     return out + source[pos:]
 
 
+def snapshot_reader(root: Path) -> Callable[[str], str | None]:
+    """`read` for apply_patch over a tree: a regular file inside `root`, else None (absent)."""
+
+    def read(rel: str) -> str | None:
+        path = root / rel
+        if path.is_symlink() or not path.is_file() or not os.path.realpath(path).startswith(str(root) + os.sep):
+            return None
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
+
+    return read
+
+
 def apply_patch(text: str, read: Callable[[str], str | None]) -> dict[str, str | None]:
     """New content per path (None = deleted); `read(path)` gives the current text (None if absent)."""
     result: dict[str, str | None] = {}
     for old, new, body in _files(text):
         name = new or old
         if name is None or name.startswith("/") or ".." in name.split("/"):
-            raise SpecError(f"reference patch names a path outside the repo: {name!r}")
+            raise SpecError(f"the patch names a path outside the repo: {name!r}")
         current = result[old] if old in result else (read(old) if old else "")
         if old is not None and current is None:
-            raise SpecError(f"reference patch changes {old}, which is not in the repo")
+            raise SpecError(f"the patch changes {old}, which is not in the repo")
         if new is None:
             result[name] = None
             continue

@@ -88,17 +88,13 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         loaded = repos[repo_id]
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
-    for task in tasks:
-        if task.spec.kind == "edit" and task.spec.reference_patch is not None:
-            from agentgym.grading.reference import reference_writes
-
-            task.spec._reference_writes = reference_writes(task.spec, task.file, snapshots[task.spec.repo])
+    starts = {task.spec.id: start_snapshot(task, snapshots[task.spec.repo]) for task in tasks}
     cache = ExpectedCache(cache_root() / "expected")
     expected = {task.spec.id: plan_expected(task.spec, snapshots[task.spec.repo], cache, progress) for task in tasks}
     trials = [
         TrialPlan(
             task=task,
-            snapshot=snapshots[task.spec.repo],
+            snapshot=starts[task.spec.id],
             expected=expected[task.spec.id][1],
             epoch=epoch,
             outputs=expected[task.spec.id][0],
@@ -107,6 +103,20 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         for task in tasks
     ]
     return Plan(tree, repos, tasks, weights, snapshots, trials, prompts)
+
+
+def start_snapshot(task: LoadedTask, base: Snapshot) -> Snapshot:
+    """The tree a task's trials start from: the repo's snapshot, or an edit task's setup_patch applied to it
+    (its reference patch is then checked against that state and kept for the oracle agent)."""
+    if task.spec.kind != "edit":
+        return base
+    from agentgym.grading.reference import reference_writes
+    from agentgym.grading.setup import task_snapshot
+
+    start = task_snapshot(task.spec, task.file, base)
+    if task.spec.reference_patch is not None:
+        task.spec._reference_writes = reference_writes(task.spec, task.file, start)
+    return start
 
 
 def run_config(
@@ -137,10 +147,18 @@ def run_config(
         "scoring": plan.weights.model_dump(),
         **plan.prompts.describe(),
         "tasks_planned": len(plan.trials),
-        "tasks": [{"id": t.spec.id, "repo": t.spec.repo, "content_hash": t.spec.content_hash()} for t in plan.tasks],
+        "tasks": [_task_entry(t, plan) for t in plan.tasks],
         "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
         "host": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
     }
+
+
+def _task_entry(task: LoadedTask, plan: Plan) -> dict[str, Any]:
+    entry = {"id": task.spec.id, "repo": task.spec.repo, "content_hash": task.spec.content_hash()}
+    start = next((t.snapshot for t in plan.trials if t.task is task), None)
+    if start is not None and start.digest != plan.snapshots[task.spec.repo].digest:
+        entry["snapshot"] = start.digest  # the setup_patch's starting state
+    return entry
 
 
 def sandbox_env_candidates(secrets: list[str]) -> dict[str, str]:

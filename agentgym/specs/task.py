@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 DEFAULT_WRITE_PATHS = ["eval_artifacts/", "/tmp/"]
-EDIT_FIELDS = ("kind", "visible_tests", "grading", "reference_patch")
+EDIT_FIELDS = ("kind", "visible_tests", "grading", "reference_patch", "setup_patch")
 
 
 class CommandPolicy(BaseModel):
@@ -142,6 +142,11 @@ class TaskSpec(BaseModel):
     visible_tests: list[str] = Field(default_factory=list, description="Test paths the agent may run.")
     grading: GradingSpec | None = None
     reference_patch: str | None = Field(None, description="A unified diff file (relative to the task file).")
+    setup_patch: str | None = Field(
+        None,
+        description="A unified diff file (relative to the task file) applied to the repo before the agent starts: "
+        "the task's starting state (an injected bug, a removed function). Never shown to the agent.",
+    )
     max_commands: int = Field(10, ge=0)
     timeout_seconds: int = Field(120, gt=0)
     # Extensions (all optional; original files never need them):
@@ -163,8 +168,8 @@ class TaskSpec(BaseModel):
         if self.kind == "answer":
             if not self.outputs:
                 raise ValueError("outputs: at least one output is needed (kind: answer)")
-            if self.grading is not None or self.reference_patch is not None or self.visible_tests:
-                raise ValueError("grading, reference_patch and visible_tests need kind: edit")
+            if self.grading is not None or self.reference_patch or self.setup_patch or self.visible_tests:
+                raise ValueError("grading, reference_patch, setup_patch and visible_tests need kind: edit")
         else:
             if self.grading is None:
                 raise ValueError("grading: an edit task needs fail_to_pass/pass_to_pass tests")
