@@ -16,6 +16,7 @@ from agentgym import __version__
 from agentgym.agents.base import Agent
 from agentgym.agents.prompts import PromptSet
 from agentgym.errors import ModelError
+from agentgym.grading.testenv import TestEnvironment, with_test_envs
 from agentgym.oracles import ExpectedCache
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import (
@@ -74,6 +75,7 @@ class Plan:
     snapshots: dict[str, Snapshot]
     trials: list[TrialPlan]
     prompts: PromptSet
+    test_envs: dict[str, TestEnvironment] = field(default_factory=dict)  # repo id -> its edit tasks' environment
 
 
 def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
@@ -88,6 +90,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         loaded = repos[repo_id]
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
+    tasks, test_envs = with_test_envs(tasks, repos, progress)  # edit tasks: built once per repo, cached
     for task in tasks:
         if task.spec.kind == "edit" and task.spec.reference_patch is not None:
             from agentgym.grading.reference import reference_writes
@@ -106,7 +109,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         for epoch in range(req.epochs)
         for task in tasks
     ]
-    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts)
+    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts, test_envs)
 
 
 def run_config(
@@ -139,6 +142,7 @@ def run_config(
         "tasks_planned": len(plan.trials),
         "tasks": [{"id": t.spec.id, "repo": t.spec.repo, "content_hash": t.spec.content_hash()} for t in plan.tasks],
         "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
+        "test_environments": {rid: env.describe() for rid, env in sorted(plan.test_envs.items())},
         "host": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
     }
 
