@@ -18,9 +18,10 @@ import pytest
 from agentgym.errors import SpecError
 from agentgym.grading.testenv import TestEnvironment, sandbox_python
 from agentgym.grading.wheelenv import wheel_environment
+from agentgym.models.scripted import ScriptByTask, ScriptedServer
 from agentgym.sandbox.bwrap import bwrap_available
 from agentgym.specs.repo import TestEnvSpec
-from tests.conftest import make_git_repo, run_cli
+from tests.conftest import make_git_repo, run_cli, scripted_run_args
 from tests.wheelkit import PYTEST_DISTS, Index, installed_wheel, make_wheel, pip_env, serve_index, sha256
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available()[0], reason="bubblewrap cannot run here")
@@ -59,12 +60,20 @@ PATCH = """\
 """
 
 
+SHADOW = "def scale(x, k):\n    return 2 * x\n"  # makes double() pass without fixing it
+SHADOW_SCRIPT = [
+    {"tool": "write_file", "args": {"path": "src/wheelonly.py", "content": SHADOW}},
+    {"tool": "run_command", "args": {"command": "python -m pytest -q -p no:cacheprovider tests/test_wlib.py"}},
+    {"content": "green"},
+]
+
+
 def _task(task_id: str, f2p: list[str]) -> str:
     return textwrap.dedent(f"""\
         id: {task_id}
         repo: wlib
         kind: edit
-        instruction: "Fix double() in src/wlib/__init__.py."
+        instruction: "{task_id.upper()}. Fix double() in src/wlib/__init__.py."
         visible_tests: [tests/test_wlib.py]
         grading:
           fail_to_pass: {json.dumps(f2p)}
@@ -108,6 +117,7 @@ def _config(tmp: Path, wheels: list[Path], pins: dict[str, str] | None = None) -
     both = ["tests/test_wlib.py::test_double", f"{hidden}test_from_the_env"]
     (task_dir / "task_w_fix.yaml").write_text(_task("w_fix", [*both, f"{hidden}test_env_view_is_read_only"]))
     (task_dir / "task_w_local.yaml").write_text(_task("w_local", both))
+    (task_dir / "task_w_shadow.yaml").write_text(_task("w_shadow", both))
     return cfg
 
 
@@ -143,6 +153,16 @@ def test_edit_task_runs_on_the_wheel_environment(tmp_path: Path, real_wheels: li
         _, local = _run(cfg, tmp_path, index, "runs-local", "--tasks", "w_local", "--sandbox", "local")
         assert local["metrics"]["success"] is True, (local["error"], local["output_checks"])
         assert len(index.requests) == asked
+
+        # a module planted in src/ under a name the environment provides shadows it for the agent, not for grading
+        with ScriptedServer(ScriptByTask({"W_SHADOW.": SHADOW_SCRIPT})) as server:
+            args = [*scripted_run_args(cfg, tmp_path / "runs-shadow", server.base_url), "--task-set", "edit"]
+            proc = run_cli(*args, "--tasks", "w_shadow", cwd=tmp_path, env={**pip_env(index), "OPENAI_API_KEY": "k"})
+        assert proc.returncode in (0, 1), proc.stderr[-3000:]
+        shadow = json.loads(next((tmp_path / "runs-shadow").glob("*/results/wlib/w_shadow.json")).read_text())
+        assert "1 passed" in shadow["transcript"]["tool_calls"][1]["tool_output"]["stdout"]  # it fooled the agent
+        checks = {c["key"]: c["ok"] for c in shadow["output_checks"]}
+        assert checks == {"tests/test_wlib.py::test_double": False, "tests/test_hidden.py::test_from_the_env": True}
 
 
 def test_wrong_sha256_is_one_line_naming_the_repo_file(tmp_path: Path, cache_dir: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agentgym.errors import SpecError
 from agentgym.grading import junit
-from agentgym.grading.gradetree import build_grading_tree
+from agentgym.grading.gradetree import build_grading_tree, env_shadows
 from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxRefusal, SandboxSpec
 from agentgym.sources.base import Snapshot
@@ -107,14 +107,16 @@ async def grade(
     """Run the grading tests on the agent's tree; every failure to grade is `harness_error` with its reason."""
     assert task.grading is not None
     hidden = hidden_sources(task, task_file)
-    protected = frozenset([*task.visible_tests, *(dest for _, dest in hidden)])
+    tenv = test_env or test_environment()
+    shadows = env_shadows(tenv, snapshot.path)  # a planted module named like one the environment provides
+    protected = frozenset([*task.visible_tests, *(dest for _, dest in hidden), *shadows])
     ws, ignored = await asyncio.to_thread(build_grading_tree, snapshot, agent_root, hidden, protected)
     sandbox: Sandbox | None = None
     try:
         tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
         seconds = task.grading.time_limit_seconds
         wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
-        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {}, test_env)
+        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {}, tenv)
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
         report = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"  # outside the tree

@@ -56,6 +56,11 @@ class TestEnvironment:
         entries = [f"{REPO_VIEW}/{p.strip('/')}" for p in self.pythonpath] + [f"{ENV_VIEW}/site"]
         return {"PYTHONPATH": os.pathsep.join(entries), "PATH": f"{ENV_VIEW}/bin:/usr/local/bin:/usr/bin:/bin"}
 
+    def top_level(self) -> list[str]:
+        """The importable names `site/` provides (packages and modules; metadata left out)."""
+        names = {p.name.removesuffix(".py") for p in (self.host_dir / "site").iterdir()}
+        return sorted(n for n in names if not n.endswith((".dist-info", ".egg-info")) and n != "__pycache__")
+
     def describe(self) -> dict[str, object]:
         return {
             "kind": self.kind,
