@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentgym.errors import SpecError
 from agentgym.fstree import remove_tree
-from agentgym.grading.testenv import PYTEST_MODULES
+from agentgym.grading.testenv import PYTEST_MODULES, TestEnvironment
 from agentgym.grading.trees import changed, read_bytes
 from agentgym.sandbox.workspace import Workspace, create_workspace
 from agentgym.sandbox.writepaths import WritePlan
@@ -59,6 +59,18 @@ def _shadows(parts: list[str]) -> bool:
     if len(parts) == 1:  # a file (or a link standing for a package)
         return top.split(".", 1)[0] in SHADOWED and (top.endswith((".py", ".so")) or "." not in top)
     return top in SHADOWED
+
+
+def env_shadows(env: TestEnvironment, snapshot_root: Path) -> frozenset[str]:
+    """Repo paths that would shadow a module of the test environment (the tree and its `src/` and `pythonpath`
+    dirs come before `site/` on sys.path): protected, unless the snapshot has them (then the repo's own copy
+    is the code under test)."""
+    bases = ["", "src/", *(p.strip("/") + "/" for p in env.pythonpath)]
+    found = set()
+    for base in dict.fromkeys(bases):
+        for name in env.top_level():
+            found.update(r for r in (f"{base}{name}", f"{base}{name}.py") if not os.path.lexists(snapshot_root / r))
+    return frozenset(found)
 
 
 def build_grading_tree(
