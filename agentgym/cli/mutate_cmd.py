@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from agentgym.cli.options import ConfigDir
+from agentgym.tasks_mutate.operators import OPERATORS
 from agentgym.textsafe import for_terminal
 
 
@@ -32,6 +33,9 @@ def tasks_mutate(
     max_mutants: Annotated[int, typer.Option(help="Mutants tried at most.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed for sampling the mutants.")] = 0,
     files: Annotated[str | None, typer.Option(help="Only mutate source files matching this glob.")] = None,
+    operators: Annotated[
+        str | None, typer.Option(help="Comma-separated operators (default: all): " + ", ".join(OPERATORS) + ".")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds one run of the suite may take.", min=1)] = 60.0,
     time_budget: Annotated[float, typer.Option(help="Seconds after which no new mutant is tried.", min=1)] = 900.0,
     sandbox: Annotated[str, typer.Option(help="bwrap (default) or local (no isolation).")] = "bwrap",
@@ -53,6 +57,7 @@ def tasks_mutate(
         max_mutants=max_mutants,
         seed=seed,
         files=files,
+        operators=tuple(o.strip() for o in operators.split(",")) if operators else OPERATORS,
         timeout=timeout,
         time_budget=time_budget,
         sandbox=sandbox,

@@ -23,7 +23,7 @@ from agentgym.runner.config import ConfigTree, load_repos
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sources import fetch_snapshot
 from agentgym.tasks_mutate import taskfile
-from agentgym.tasks_mutate.operators import Mutation, all_mutations, sample
+from agentgym.tasks_mutate.operators import OPERATORS, Mutation, all_mutations, sample
 from agentgym.tasks_mutate.suite import SuiteRun, SuiteRunner
 from agentgym.tasks_mutate.taskfile import Kept
 
@@ -43,6 +43,7 @@ class MutateRequest:
     max_mutants: int = 20
     seed: int = 0
     files: str | None = None
+    operators: tuple[str, ...] = OPERATORS
     timeout: float = 60.0
     time_budget: float = 900.0
     sandbox: str = "bwrap"
@@ -95,6 +96,11 @@ def mutate_repo(req: MutateRequest) -> MutateReport:
     ):
         if value <= 0:
             raise AgentGymError(f"{name}: expected a positive number, got {value}")
+    unknown = [op for op in req.operators if op not in OPERATORS]
+    if unknown or not req.operators:
+        raise AgentGymError(
+            f"--operators: unknown operator {unknown[0] if unknown else '(none)'!r} (known: {', '.join(OPERATORS)})"
+        )
     tree = ConfigTree.discover(req.config_dir)
     repos = load_repos(tree)
     if req.repo_id not in repos:
@@ -106,7 +112,7 @@ def mutate_repo(req: MutateRequest) -> MutateReport:
     snapshot = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
     factory = get_sandbox_factory(req.sandbox)
     runner = SuiteRunner(snapshot, factory, req.test_command, req.timeout, list(req.test_paths))
-    sites = all_mutations(snapshot.path, req.files)
+    sites = all_mutations(snapshot.path, req.files, tuple(req.operators))
     if not sites:
         where = f" matching --files {req.files}" if req.files else ""
         raise AgentGymError(f"{req.repo_id}: no mutation site in a non-test Python source file{where}")

@@ -17,8 +17,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentgym.grading.gradetree import is_protected
-
 OPERATORS = ("compare", "arith", "off_by_one", "branch", "drop_call", "boolean")
 COMPARE_FLIPS = {
     ast.Lt: ("<", "<="),
@@ -195,6 +193,8 @@ def find_mutations(path: str, source: bytes) -> list[Mutation]:
 def source_files(root: Path, pattern: str | None = None) -> list[str]:
     """The repo's non-test Python source files (relative paths, sorted): no tests, docs, setup or test
     infrastructure, nothing the grader would take from the snapshot instead of the agent's tree."""
+    from agentgym.grading.gradetree import is_protected  # sandbox code: not on the CLI's import path
+
     found = []
     for folder, dirs, files in os.walk(root):
         rel_dir = os.path.relpath(folder, root)
