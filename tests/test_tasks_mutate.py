@@ -195,7 +195,7 @@ def test_mutate_writes_valid_tasks_and_discards_a_hang(calc_config: Path, cache_
     assert sorted(verdicts) == ["10", "2", "9"]  # the three `arith` sites: a + b, total += i, i += 1
     assert verdicts["10"][0] == "timeout" and verdicts["10"][1] < 4 + 3  # `i -= 1` hangs: discarded at 4 s
     assert {verdicts["2"][0], verdicts["9"][0]} == {"task_mut_001.yaml", "task_mut_002.yaml"}
-    assert "3 of 3 mutation site(s) sampled, 3 stable test(s)" in proc.stdout.splitlines()[-1]
+    assert "3 of 3 mutation site(s) sampled, 3 of 3 test(s) stable" in proc.stdout.splitlines()[-1]
 
     folder = calc_config / "tasks" / "mutated" / "calc"
     name = verdicts["2"][0].removeprefix("task_").removesuffix(".yaml")

@@ -69,6 +69,7 @@ class MutateReport:
     target: Path
     sites: int
     stable: int
+    collected: int
     baseline_seconds: float
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
@@ -81,8 +82,8 @@ class MutateReport:
         counts = Counter(o.verdict for o in self.outcomes if o.verdict != "kept")
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
         return (
-            f"{len(self.outcomes)} of {self.sites} mutation site(s) sampled, {self.stable} stable test(s) "
-            f"(baseline {self.baseline_seconds:.1f}s): {len(self.written)} kept, rejected: {rejected}; "
+            f"{len(self.outcomes)} of {self.sites} mutation site(s) sampled, {self.stable} of {self.collected} "
+            f"test(s) stable (baseline {self.baseline_seconds:.1f}s): {len(self.written)} kept, rejected: {rejected}; "
             f"wrote {len(self.written)} task(s) to {self.target} in {self.seconds:.0f}s"
         )
 
@@ -132,7 +133,7 @@ async def _generate(
     stable = first.passed() & second.passed()
     if not stable:
         raise AgentGymError(f"--test-command: no test of the unmutated suite passed twice ({len(runner.node_ids)})")
-    report = MutateReport(target, len(sites), len(stable), max(first.seconds, second.seconds))
+    report = MutateReport(target, len(sites), len(stable), len(runner.node_ids), max(first.seconds, second.seconds))
     if req.force:
         taskfile.clear(target)
     time_limit = max(30, int(req.timeout))

@@ -80,7 +80,7 @@ class SuiteRunner:
         result, _ = await self._in_sandbox({}, report=False)
         if result.timed_out:
             raise AgentGymError(f"--test-command: collecting the tests took over {self.timeout:g}s")
-        ids = [line.strip() for line in result.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+        ids = _listed_ids(result.stdout)
         if not ids:
             raise AgentGymError(
                 f"--test-command: collected no test (exit {result.exit_code}): {_tail(result.stdout + result.stderr)}"
@@ -120,7 +120,8 @@ class SuiteRunner:
             tree = Snapshot(self.snapshot.repo_id, ws.repo, self.snapshot.digest, {**self.snapshot.source})
             sandbox = await self.factory.open(tree, self._spec())
             path = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"
-            extra = f"--junitxml={shlex.quote(path)}" if report else "--collect-only"
+            # a test module that cannot import (an optional dependency) must not stop the others from running
+            extra = f"--continue-on-collection-errors --junitxml={shlex.quote(path)}" if report else "--collect-only"
             result = await sandbox.run(self._command(extra), cwd=None, timeout=self.timeout)
             text = await _read(sandbox, path) if report and not result.timed_out else None
             return result, text
@@ -131,6 +132,18 @@ class SuiteRunner:
                     await sandbox.cleanup()
             finally:
                 await asyncio.to_thread(ws.remove)
+
+
+def _listed_ids(stdout: str) -> list[str]:
+    """The node ids `--collect-only -q` prints first, up to the blank line before its summary sections
+    (a warnings section repeats node ids)."""
+    ids: dict[str, None] = {}
+    for line in stdout.splitlines():
+        if not line.strip() and ids:
+            break
+        if "::" in line and not line[:1].isspace():
+            ids[line.strip()] = None
+    return list(ids)
 
 
 async def _read(sandbox: Sandbox, path: str) -> str | None:
