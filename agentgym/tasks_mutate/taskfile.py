@@ -54,7 +54,10 @@ def instruction(fail: list[str], total_failing: int, command: str) -> str:
     more = total_failing - min(len(fail), NAMED_IN_INSTRUCTION)
     files = " ".join(sorted({test_file(i) for i in fail}))
     return (
-        f"Some tests of this repository fail: {named}" + (f" and {more} more" if more > 0 else "") + ".\n"
+        ("A test of this repository fails: " if total_failing == 1 else "Some tests of this repository fail: ")
+        + named
+        + (f" and {more} more" if more > 0 else "")
+        + ".\n"
         "The tests are right: the library code they exercise has a bug. Find it and fix it in the library's "
         "source code. Do not change, add or remove tests (test files are restored before grading), and keep "
         f"the other tests passing.\nRun the failing tests with: {command} {files}\n"
