@@ -14,6 +14,7 @@ echo "== sandbox (per-command cost, workspace creation)"; "$PY" benchmarks/bench
 echo; echo "== agent step at the margin, start-up"; "$PY" benchmarks/bench_agent_step.py
 echo; echo "== fixed costs of a run (start-up, sandbox set-up, breakdown)"; "$PY" benchmarks/bench_fixed_costs.py --repeat "$REPEAT"
 echo; echo "== campaign: concurrency efficiency and 1,000-trial scale"; "$PY" benchmarks/bench_campaign.py --repeat "$REPEAT" --trials "$TRIALS"
+echo; echo "== edit tasks: workspace overlay vs copy, grading per task, the l2 suite under oracle/nop"; "$PY" benchmarks/bench_edit.py --rounds "$([ "$QUICK" = 1 ] && echo 4 || echo 10)"
 echo; echo "== run-folder size for large replies"; "$PY" benchmarks/bench_run_folder.py
 if [ "$QUICK" = 0 ]; then
   echo; echo "== embedded local models (tokens/s, seconds per step)"; "$PY" benchmarks/bench_local_model.py

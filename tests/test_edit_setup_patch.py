@@ -104,7 +104,7 @@ def test_setup_patch_is_the_starting_state(tmp_path: Path, setup_config: Path, c
     pristine = (cache_dir / "snapshots" / config["repos"]["calc"]["digest"] / "calc.py").read_text()
     assert pristine == CALC  # the fetched snapshot is untouched
     _, nop = _run(setup_config, tmp_path, "nop", *cfg, "--agent", "nop")
-    assert nop["metrics"]["success"] is False
+    assert nop["metrics"]["success"] is False and nop["metrics"]["score_0_100"] == 0  # doing nothing earns 0
     assert {c["key"]: c["ok"] for c in nop["output_checks"]} == {
         "tests/test_calc.py::test_add": False,
         "tests/test_zero.py::test_add_zero": False,
@@ -157,3 +157,32 @@ def test_answer_tasks_refuse_a_setup_patch() -> None:
 
     with pytest.raises(ValidationError, match="setup_patch"):
         TaskSpec.model_validate(yaml.safe_load(body))
+
+
+def test_pass_to_pass_tests_guard_success_and_weigh_what_the_task_says() -> None:
+    """A fix that makes every fail_to_pass test pass but breaks a pass_to_pass test is not a success; with
+    pass_to_pass_weight 0 (the default) keeping what worked earns nothing, with 0.5 it earns half a test."""
+    import yaml
+
+    from agentgym.grading.grader import judge
+    from agentgym.scoring.score import ScoreInputs, score_task
+    from agentgym.specs.task import TaskSpec
+    from agentgym.specs.weights import Weights
+
+    report = (
+        '<testsuites><testsuite><testcase classname="tests.test_calc" name="test_add"/>'
+        '<testcase classname="tests.test_zero" name="test_add_zero"/>'
+        '<testcase classname="tests.test_calc" name="test_mul"><failure message="broke"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    for weight, partial in ((0.0, 1.0), (0.5, 2 / 2.5)):
+        data = yaml.safe_load(TASK)
+        data["grading"]["pass_to_pass_weight"] = weight
+        task = TaskSpec.model_validate(data)
+        grade = judge(task, report, 1, False, "")
+        assert grade.harness_error is None and [c.weight for c in grade.checks] == [1.0, 1.0, weight]
+        passed = sum(c.weight for c in grade.checks if c.ok)
+        total = sum(c.weight for c in grade.checks)
+        guards = all(c.ok for c in grade.checks)
+        score = score_task(ScoreInputs(passed, total, 1, 1, 0, guards), Weights())
+        assert score.partial == pytest.approx(partial) and score.success is False

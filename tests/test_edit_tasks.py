@@ -208,7 +208,7 @@ def test_edit_task_life_cycle(tmp_path: Path, edit_config: Path, cache_dir: Path
         assert r["metrics"]["success"] is False and r["failure_reason"] == "wrong_answer", r["output_checks"]
         checks = {c["key"]: c["ok"] for c in r["output_checks"]}
         assert checks["tests/test_calc.py::test_add"] is False and checks["tests/test_calc.py::test_mul"] is True
-        assert 0 < r["metrics"]["partial_score"] < 1
+        assert r["metrics"]["partial_score"] == 0 and r["metrics"]["score_0_100"] == 0  # pass_to_pass: no credit
     conftest_calls = [c["tool_output"] for c in res["edit_conftest"]["transcript"]["tool_calls"]]
     assert "2 passed" in conftest_calls[2]["stdout"]  # the plant did fool the agent's own test run
     plugin_calls = [c["tool_output"] for c in res["edit_plugin"]["transcript"]["tool_calls"]]

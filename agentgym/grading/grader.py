@@ -134,7 +134,7 @@ def _tail(text: str) -> str:
 
 def failing_checks(task: TaskSpec, error: str) -> list[OutputCheck]:
     """Every grading test failed, with one cause."""
-    return [OutputCheck(key=k, ok=False, expected="passed", error=error) for k, _ in task.check_keys()]
+    return [OutputCheck(key=k, ok=False, weight=w, expected="passed", error=error) for k, w in task.check_keys()]
 
 
 def judge(task: TaskSpec, text: str | None, exit_code: int, timed_out: bool, output: str) -> Grade:
@@ -155,10 +155,11 @@ def judge(task: TaskSpec, text: str | None, exit_code: int, timed_out: bool, out
     except ValueError as exc:
         return Grade(fail_all("bad report"), harness_error=f"grading: {exc}", exit_code=exit_code)
     checks = []
-    for node_id in ids:
+    for node_id, weight in task.check_keys():
         status, message = report.cases.get(junit.junit_key(node_id), ("not run", None))
         error = message if status != "not run" else "; ".join(report.collection_errors)[:300] or "not run"
-        checks.append(OutputCheck(key=node_id, ok=status == "passed", expected="passed", actual=status, error=error))
+        ok = status == "passed"
+        checks.append(OutputCheck(key=node_id, ok=ok, weight=weight, expected="passed", actual=status, error=error))
     ran = sum(1 for c in checks if c.actual != "not run")
     passed = sum(1 for c in checks if c.ok)
     reason = None

@@ -3,7 +3,7 @@ change how tests run, plus the hidden tests.
 
 Never applied from the agent's tree (so restored from the snapshot, or absent if the agent added them):
 test files and folders (`tests/`, `test/`, `testing/`, `test_*.py`, `*_test.py`), test infrastructure
-(`conftest.py`, `pytest.ini`, `tox.ini`, `setup.cfg`, `pyproject.toml`, `noxfile.py`), interpreter hooks
+(`conftest.py`, `pytest.ini`, `.pytest.ini`, `pytest.toml`, `tox.ini`, `setup.cfg`, `pyproject.toml`, `noxfile.py`), interpreter hooks
 (`sitecustomize.py`, `usercustomize.py`, `*.pth`), modules at the top of the tree or of `src/` named like
 the test runner's or the standard library's (`pytest.py`, `json.py`), installed-package metadata that could register pytest
 plugins (`*.dist-info/`, `*.egg-info/`), byte code and caches, `.git`, the visible and hidden test paths.
@@ -28,7 +28,10 @@ from agentgym.sandbox.writepaths import WritePlan
 from agentgym.sources.base import Snapshot
 
 TEST_DIRS = frozenset({"tests", "test", "testing"})
-PROTECTED_NAMES = ("test_*.py", "*_test.py", "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
+PROTECTED_NAMES = (
+    *("test_*.py", "*_test.py", "conftest.py", "tox.ini", "setup.cfg", "pyproject.toml"),
+    *("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"),  # every file pytest takes its settings from
+)
 HOOK_NAMES = ("sitecustomize.py", "usercustomize.py", "*.pth", "noxfile.py", "*.pyc")
 METADATA_DIRS = ("*.dist-info", "*.egg-info", "__pycache__")
 # Modules a file at the top of the tree (or of src/), which is on sys.path, would shadow: the test runner's

@@ -291,6 +291,9 @@ def _sweep_once() -> None:
 class BwrapSandboxFactory:
     name = "bwrap"
 
+    def __init__(self, *, overlay: bool = True) -> None:
+        self.overlay = overlay  # False: a whole-repo write path is copied into the scratch (benchmarks/)
+
     async def open(self, snapshot: Snapshot, spec: SandboxSpec) -> ExecutorSandbox:
         ok, detail = bwrap_available()
         if not ok:
@@ -309,7 +312,7 @@ class BwrapSandboxFactory:
             host.slot = acquire_slot() if privileged else None  # host-wide: never two trials on one uid
             uid = host.slot.uid if host.slot else os.getuid()
             host.scratch = await asyncio.to_thread(
-                prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged, spec.ro_mounts
+                prepare_scratch, ws, uid, spec.limits.disk_bytes, privileged, spec.ro_mounts, self.overlay
             )
             host.cgroup = await asyncio.to_thread(cgroup.create, ws.dir.name, spec.limits)
             launch = build_launch(host, spec, uid, detail, _write_filter(ws))

@@ -53,10 +53,16 @@ class Scratch:
     notes: list[str] = field(default_factory=list)  # caps hit by the copy-back (the workspace's notes)
     lock: OwnerLock | None = None  # held while the mount exists (see sweep_stale_mounts)
     released: bool = False
+    overlay: bool = True  # a whole-repo write path as an overlay (False: a copy, measured in benchmarks/)
 
 
 def prepare_scratch(
-    ws: Workspace, uid: int, disk_bytes: int, privileged: bool, ro_mounts: tuple[tuple[str, str], ...] = ()
+    ws: Workspace,
+    uid: int,
+    disk_bytes: int,
+    privileged: bool,
+    ro_mounts: tuple[tuple[str, str], ...] = (),
+    overlay: bool = True,
 ) -> Scratch:
     lock = None
     if privileged:
@@ -76,6 +82,7 @@ def prepare_scratch(
         disk_bytes=disk_bytes,
         notes=ws.notes,
         lock=lock,
+        overlay=overlay,
     )
     try:
         root.mkdir(mode=0o755)
@@ -118,7 +125,7 @@ def _populate(scratch: Scratch, ws: Workspace, uid: int) -> None:
     for index, wp in enumerate(ws.plan.repo_paths):
         view = f"{REPO_VIEW}/{wp.rel}" if wp.rel else REPO_VIEW
         host = ws.repo / wp.rel
-        if scratch.privileged and not wp.rel:  # the whole repo writable: an overlay, nothing copied
+        if scratch.privileged and not wp.rel and scratch.overlay:  # the whole repo writable: nothing copied
             scratch.binds.append((_overlay(scratch, ws, uid), view))
         elif scratch.privileged:
             copy = scratch.root / f"w{index}"

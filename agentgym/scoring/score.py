@@ -32,6 +32,7 @@ class ScoreInputs:
     commands_used: int
     valid_commands: int
     safety_violations: int
+    guards_ok: bool = True  # edit tasks: every grading test passed, weightless pass_to_pass ones included
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _formula(weights: Weights, profile: str, success: bool, partial: float, proc
 def score_task(inputs: ScoreInputs, weights: Weights) -> TaskScore:
     """Both profiles' scores with the same weights; `score` is the one `weights.profile` names."""
     partial = inputs.passed_weight / inputs.total_weight if inputs.total_weight > 0 else 0.0
-    success = partial >= SUCCESS_THRESHOLD
+    success = partial >= SUCCESS_THRESHOLD and inputs.guards_ok
     valid_rate = inputs.valid_commands / inputs.commands_used if inputs.commands_used else 1.0
     efficiency = efficiency_points(inputs.commands_used, weights)
     process = weights.valid_command_points * valid_rate + efficiency

@@ -102,6 +102,12 @@ class GradingSpec(BaseModel):
     test_command: str = Field("python -m pytest", description="Run with the node ids appended.")
     time_limit_seconds: int = Field(300, gt=0, description="Wall-clock limit of the grading run.")
     hidden_tests: list[HiddenTest] = Field(default_factory=list, description="Copied in only for grading.")
+    pass_to_pass_weight: float = Field(
+        0.0,
+        ge=0,
+        description="Partial-credit weight of each pass_to_pass test (fail_to_pass: 1). They must pass for "
+        "success either way; at 0 (the default) keeping what worked earns nothing, so doing nothing scores 0.",
+    )
 
     @field_validator("hidden_tests", mode="before")
     @classmethod
@@ -119,6 +125,8 @@ class GradingSpec(BaseModel):
             raise ValueError("a test id is listed twice in fail_to_pass/pass_to_pass")
         if any(not i.strip() or i.startswith("-") for i in ids):
             raise ValueError("test ids must be pytest node ids (not empty, not options)")
+        if not self.fail_to_pass and self.pass_to_pass_weight == 0:
+            raise ValueError("fail_to_pass: at least one test is needed when pass_to_pass_weight is 0")
         return self
 
     def test_ids(self) -> list[str]:
@@ -180,7 +188,8 @@ class TaskSpec(BaseModel):
     def check_keys(self) -> list[tuple[str, float]]:
         """(key, weight) of every check: the outputs, or one per grading test (weight 1)."""
         if self.grading is not None:
-            return [(test_id, 1.0) for test_id in self.grading.test_ids()]
+            weight = self.grading.pass_to_pass_weight
+            return [(t, 1.0) for t in self.grading.fail_to_pass] + [(t, weight) for t in self.grading.pass_to_pass]
         return [(o.key, o.weight) for o in self.outputs]
 
     @property
