@@ -95,12 +95,18 @@ def build_grading_tree(
             else:
                 _write(target, read_bytes(str(agent_root), rel), entry.mode)
         for source, dest in hidden:
-            _clear(ws.repo, dest)
-            _write(_parent(ws.repo, dest), source.read_bytes(), 0o644)
+            place_file(ws.repo, dest, source.read_bytes())
     except BaseException:
         ws.remove()
         raise
     return ws, ignored
+
+
+def place_file(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
+    """Put `data` at `rel` in a link farm of ours: whatever is there (a hard link into the snapshot, a folder)
+    is removed first, so the write never reaches the snapshot."""
+    _clear(root, rel)
+    _write(_parent(root, rel), data, mode)
 
 
 def _write(target: Path, data: bytes, mode: int) -> None:
