@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 KEY_ORDER = [
-    *("id", "repo", "difficulty", "initial_working_dir", "instruction", "command_policy"),
+    *("id", "repo", "kind", "difficulty", "initial_working_dir", "instruction", "command_policy"),
+    *("visible_tests", "setup_patch", "reference_patch", "grading"),  # edit tasks (absent from L1 files)
     *("outputs", "max_commands", "timeout_seconds", "solution"),
 ]
 
@@ -40,13 +41,17 @@ def _ordered(task: dict[str, Any]) -> dict[str, Any]:
     return {**known, **{k: v for k, v in task.items() if k not in known}}
 
 
+def task_text(task: dict[str, Any]) -> str:
+    """One task file's YAML: known keys in the original order, block style for long strings."""
+    return yaml.dump(_ordered(task), Dumper=_TaskDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
 def write_tasks(tasks: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Write `task_001.yaml`, `task_002.yaml`, ... into `out_dir`; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, task in enumerate(tasks, start=1):
         path = out_dir / f"task_{number:03d}.yaml"
-        text = yaml.dump(_ordered(task), Dumper=_TaskDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(task_text(task), encoding="utf-8")
         paths.append(path)
     return paths

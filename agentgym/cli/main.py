@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agentgym.cli.mutate_cmd import tasks_mutate
 from agentgym.cli.options import ConfigDir
 from agentgym.cli.report_cmd import report, view
 from agentgym.cli.results_cmd import compare, leaderboard, publish
@@ -326,6 +327,7 @@ def doctor() -> None:
 tasks_app.command("generate")(tasks_generate)
 tasks_app.command("list")(tasks_list)
 tasks_app.command("validate")(tasks_validate)
+tasks_app.command("mutate")(tasks_mutate)
 app.command("leaderboard")(leaderboard)
 app.command("publish")(publish)
 app.command("compare")(compare)

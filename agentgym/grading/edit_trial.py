@@ -30,7 +30,7 @@ async def finish_edit(
     """Patch first (the agent's tree as it was left), then grading in a fresh sandbox."""
     try:
         text = await asyncio.to_thread(tree_patch, snapshot.path, final_root)
-        result = await grade(task.spec, task.file, snapshot, final_root, factory, limits)
+        result = await grade(task.spec, task.file, snapshot, final_root, factory, limits, task.test_env)
     except AgentTreeError as exc:  # what the agent left cannot be graded: its tests fail (not a harness error)
         reason = f"the agent's tree cannot be graded: {exc}"
         return EditOutcome(Grade(failing_checks(task.spec, reason)), f"# [agentgym: no patch: {reason}]\n".encode())

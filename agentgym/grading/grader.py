@@ -14,8 +14,8 @@ from pathlib import Path
 
 from agentgym.errors import SpecError
 from agentgym.grading import junit
-from agentgym.grading.gradetree import build_grading_tree
-from agentgym.grading.testenv import test_environment
+from agentgym.grading.gradetree import build_grading_tree, env_shadows
+from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxRefusal, SandboxSpec
 from agentgym.sources.base import Snapshot
 from agentgym.specs.result import OutputCheck
@@ -55,10 +55,16 @@ def hidden_paths(task_file: Path) -> tuple[str, ...]:
 
 
 def edit_sandbox_spec(
-    task: TaskSpec, task_file: Path, policy: ResolvedPolicy, limits: Limits, env: dict[str, str]
+    task: TaskSpec,
+    task_file: Path,
+    policy: ResolvedPolicy,
+    limits: Limits,
+    env: dict[str, str],
+    test_env: TestEnvironment | None = None,
 ) -> SandboxSpec:
-    """The agent's sandbox for an edit task: whole repo writable, no .git, hidden host paths, test env."""
-    tenv = test_environment()
+    """The agent's sandbox for an edit task: whole repo writable, no .git, hidden host paths, and the repo's
+    test environment (the one made at plan time; None: the harness's pytest)."""
+    tenv = test_env or test_environment()
     return SandboxSpec(
         policy=policy,
         initial_working_dir=task.initial_working_dir,
@@ -90,19 +96,27 @@ def grading_command(task: TaskSpec, report: str) -> str:
 
 
 async def grade(
-    task: TaskSpec, task_file: Path, snapshot: Snapshot, agent_root: Path, factory: SandboxFactory, limits: Limits
+    task: TaskSpec,
+    task_file: Path,
+    snapshot: Snapshot,
+    agent_root: Path,
+    factory: SandboxFactory,
+    limits: Limits,
+    test_env: TestEnvironment | None = None,
 ) -> Grade:
     """Run the grading tests on the agent's tree; every failure to grade is `harness_error` with its reason."""
     assert task.grading is not None
     hidden = hidden_sources(task, task_file)
-    protected = frozenset([*task.visible_tests, *(dest for _, dest in hidden)])
+    tenv = test_env or test_environment()
+    shadows = env_shadows(tenv, snapshot.path)  # a planted module named like one the environment provides
+    protected = frozenset([*task.visible_tests, *(dest for _, dest in hidden), *shadows])
     ws, ignored = await asyncio.to_thread(build_grading_tree, snapshot, agent_root, hidden, protected)
     sandbox: Sandbox | None = None
     try:
         tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
         seconds = task.grading.time_limit_seconds
         wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
-        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {})
+        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {}, tenv)
         spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
         sandbox = await factory.open(tree, spec)
         report = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"  # outside the tree

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentgym.errors import SpecError
 from agentgym.fstree import remove_tree
-from agentgym.grading.testenv import PYTEST_MODULES
+from agentgym.grading.testenv import PYTEST_MODULES, TestEnvironment
 from agentgym.grading.trees import changed, read_bytes
 from agentgym.sandbox.workspace import Workspace, create_workspace
 from agentgym.sandbox.writepaths import WritePlan
@@ -61,6 +61,18 @@ def _shadows(parts: list[str]) -> bool:
     return top in SHADOWED
 
 
+def env_shadows(env: TestEnvironment, snapshot_root: Path) -> frozenset[str]:
+    """Repo paths that would shadow a module of the test environment (the tree and its `src/` and `pythonpath`
+    dirs come before `site/` on sys.path): protected, unless the snapshot has them (then the repo's own copy
+    is the code under test)."""
+    bases = ["", "src/", *(p.strip("/") + "/" for p in env.pythonpath)]
+    found = set()
+    for base in dict.fromkeys(bases):
+        for name in env.top_level():
+            found.update(r for r in (f"{base}{name}", f"{base}{name}.py") if not os.path.lexists(snapshot_root / r))
+    return frozenset(found)
+
+
 def build_grading_tree(
     snapshot: Snapshot, agent_root: Path, hidden: list[tuple[Path, str]], protected: frozenset[str]
 ) -> tuple[Workspace, list[str]]:
@@ -83,12 +95,18 @@ def build_grading_tree(
             else:
                 _write(target, read_bytes(str(agent_root), rel), entry.mode)
         for source, dest in hidden:
-            _clear(ws.repo, dest)
-            _write(_parent(ws.repo, dest), source.read_bytes(), 0o644)
+            place_file(ws.repo, dest, source.read_bytes())
     except BaseException:
         ws.remove()
         raise
     return ws, ignored
+
+
+def place_file(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
+    """Put `data` at `rel` in a link farm of ours: whatever is there (a hard link into the snapshot, a folder)
+    is removed first, so the write never reaches the snapshot."""
+    _clear(root, rel)
+    _write(_parent(root, rel), data, mode)
 
 
 def _write(target: Path, data: bytes, mode: int) -> None:

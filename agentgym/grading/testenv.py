@@ -1,13 +1,15 @@
 """The Python test environment mounted read-only into edit-task sandboxes (agent and grading).
 
-For now: the system python (`/usr/bin/python3`, as the sandbox sees it) plus a copy of the harness's own
-pytest and its pure-Python dependencies, made once per version set under `<cache>/testenv/` and mounted at
-`/.agentgym-env` (`site/` on PYTHONPATH, `bin/python` → python3 on PATH). Issue 10 item 4 (per-repo
-environments built from wheels) replaces `test_environment` and nothing else.
+The system python (`/usr/bin/python3`, as the sandbox sees it) plus a `site/` folder of packages, mounted at
+`/.agentgym-env` (`site/` on PYTHONPATH, `bin/python` → python3 on PATH). A repo whose registry file has a
+`test_env` gets one built from its pinned wheels (wheelenv.py); any other repo gets the fallback made here: a
+copy of the harness's own pytest and its pure-Python dependencies, once per version set under
+`<cache>/testenv/`. `repo_environment` picks; the runner calls it once per repo at plan time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -15,11 +17,18 @@ import importlib.util
 import os
 import secrets
 import shutil
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentgym.errors import SandboxError
+from agentgym.sandbox.writepaths import REPO_VIEW
 from agentgym.sources.cache import cache_root
+
+if TYPE_CHECKING:
+    from agentgym.runner.config import LoadedRepo, LoadedTask
 
 ENV_VIEW = "/.agentgym-env"
 SANDBOX_PYTHON = "/usr/bin/python3"
@@ -29,19 +38,75 @@ DISTRIBUTIONS = ("pytest", "pluggy", "iniconfig", "packaging", "pygments")
 
 @dataclass(frozen=True)
 class TestEnvironment:
-    """What a sandbox needs to run the tests: read-only mounts and variables."""
+    """What a sandbox needs to run the tests: read-only mounts and variables, and what run_config records."""
 
+    __test__ = False  # not a pytest test class
+    kind: str  # "wheels" (the repo's test_env) or "harness-pytest" (the fallback)
     host_dir: Path
-    versions: dict[str, str]
+    key: str
+    python: str  # the sandbox python's version
+    packages: dict[str, str]
+    wheels: tuple[tuple[str, str], ...] = ()  # (file name, sha256)
+    pythonpath: tuple[str, ...] = ()  # repo-relative, put before site/
 
     def mounts(self) -> tuple[tuple[str, str], ...]:
         return ((str(self.host_dir), ENV_VIEW),)
 
     def env(self) -> dict[str, str]:
-        return {"PYTHONPATH": f"{ENV_VIEW}/site", "PATH": f"{ENV_VIEW}/bin:/usr/local/bin:/usr/bin:/bin"}
+        entries = [f"{REPO_VIEW}/{p.strip('/')}" for p in self.pythonpath] + [f"{ENV_VIEW}/site"]
+        return {"PYTHONPATH": os.pathsep.join(entries), "PATH": f"{ENV_VIEW}/bin:/usr/local/bin:/usr/bin:/bin"}
+
+    def top_level(self) -> list[str]:
+        """The importable names `site/` provides (packages and modules; metadata left out)."""
+        names = {p.name.removesuffix(".py") for p in (self.host_dir / "site").iterdir()}
+        return sorted(n for n in names if not n.endswith((".dist-info", ".egg-info")) and n != "__pycache__")
 
     def describe(self) -> dict[str, object]:
-        return {"kind": "harness-pytest", "python": SANDBOX_PYTHON, "packages": self.versions}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "python": self.python,
+            "interpreter": SANDBOX_PYTHON,
+            "packages": dict(self.packages),
+            "wheels": [{"file": f, "sha256": h} for f, h in self.wheels],
+            "pythonpath": list(self.pythonpath),
+        }
+
+
+@functools.cache  # one interpreter for the whole run
+def sandbox_python() -> str:
+    """The version of the python the sandbox runs (the host's /usr/bin/python3, bound read-only), asked once:
+    `-I -S` runs no site hook and no package code."""
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        done = subprocess.run([SANDBOX_PYTHON, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"{SANDBOX_PYTHON} cannot run: {exc}") from None
+    version = done.stdout.strip()
+    if done.returncode != 0 or version.count(".") != 2:
+        raise SandboxError(f"{SANDBOX_PYTHON} did not report its version (exit {done.returncode})")
+    return version
+
+
+def repo_environment(loaded: LoadedRepo, *, offline: bool = False) -> TestEnvironment:
+    """The environment of a repo's edit tasks: its `test_env` wheels, else the harness's pytest."""
+    if loaded.spec.test_env is None:
+        return test_environment()
+    from agentgym.grading.wheelenv import wheel_environment  # packaging, zipfile, urllib: only when used
+
+    return wheel_environment(loaded.spec.id, loaded.file, loaded.spec.test_env, offline=offline)
+
+
+def with_test_envs(
+    tasks: list[LoadedTask], repos: dict[str, LoadedRepo], progress: Callable[[str], None] = lambda _m: None
+) -> tuple[list[LoadedTask], dict[str, TestEnvironment]]:
+    """Each repo with edit tasks gets its environment once; its edit tasks carry it (the others None)."""
+    envs: dict[str, TestEnvironment] = {}
+    for repo_id in sorted({t.spec.repo for t in tasks if t.spec.kind == "edit"}):
+        progress(f"test environment {repo_id}")
+        envs[repo_id] = repo_environment(repos[repo_id])
+    carried = [dataclasses.replace(t, test_env=envs[t.spec.repo]) if t.spec.kind == "edit" else t for t in tasks]
+    return carried, envs
 
 
 @functools.cache  # the installed versions do not change while the harness runs
@@ -73,7 +138,7 @@ def test_environment() -> TestEnvironment:
     target = cache_root() / "testenv" / f"pytest-{versions['pytest']}-{key}"
     if not target.is_dir():
         _build(target)
-    return TestEnvironment(target, versions)
+    return TestEnvironment("harness-pytest", target, key, sandbox_python(), dict(versions))
 
 
 def _build(target: Path) -> None:

@@ -7,9 +7,10 @@ and falls back to the defaults shipped with the package.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentgym.agents.prompts import PromptSet
 from agentgym.errors import OracleError, SpecError
@@ -18,6 +19,9 @@ from agentgym.specs.loader import load_model
 from agentgym.specs.repo import RepoSpec
 from agentgym.specs.task import CommandPolicy, ResolvedPolicy, TaskSpec
 from agentgym.specs.weights import Weights
+
+if TYPE_CHECKING:
+    from agentgym.grading.testenv import TestEnvironment
 
 
 def packaged_data_dir() -> Path:
@@ -55,6 +59,8 @@ class LoadedTask:
     spec: TaskSpec
     file: Path
     policy: ResolvedPolicy
+    # edit tasks: the repo's test environment, made at plan time (grading/testenv.py, with_test_envs)
+    test_env: TestEnvironment | None = field(default=None, compare=False)
 
 
 def load_repos(tree: ConfigTree) -> dict[str, LoadedRepo]:

@@ -16,6 +16,7 @@ from agentgym import __version__
 from agentgym.agents.base import Agent
 from agentgym.agents.prompts import PromptSet
 from agentgym.errors import ModelError
+from agentgym.grading.testenv import TestEnvironment, with_test_envs
 from agentgym.oracles import ExpectedCache
 from agentgym.results.rundir import RunDir
 from agentgym.runner.config import (
@@ -74,6 +75,7 @@ class Plan:
     snapshots: dict[str, Snapshot]
     trials: list[TrialPlan]
     prompts: PromptSet
+    test_envs: dict[str, TestEnvironment] = field(default_factory=dict)  # repo id -> its edit tasks' environment
 
 
 def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Plan:
@@ -88,6 +90,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         loaded = repos[repo_id]
         progress(f"snapshot {repo_id} ({loaded.spec.kind})")
         snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
+    tasks, test_envs = with_test_envs(tasks, repos, progress)  # edit tasks: built once per repo, cached
     starts = {task.spec.id: start_snapshot(task, snapshots[task.spec.repo]) for task in tasks}
     cache = ExpectedCache(cache_root() / "expected")
     expected = {task.spec.id: plan_expected(task.spec, snapshots[task.spec.repo], cache, progress) for task in tasks}
@@ -102,7 +105,7 @@ def load_plan(req: RunRequest, *, progress: Callable[[str], None] = lambda _m: N
         for epoch in range(req.epochs)
         for task in tasks
     ]
-    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts)
+    return Plan(tree, repos, tasks, weights, snapshots, trials, prompts, test_envs)
 
 
 def start_snapshot(task: LoadedTask, base: Snapshot) -> Snapshot:
@@ -149,6 +152,7 @@ def run_config(
         "tasks_planned": len(plan.trials),
         "tasks": [_task_entry(t, plan) for t in plan.tasks],
         "repos": {rid: {"digest": s.digest, **s.source} for rid, s in plan.snapshots.items()},
+        "test_environments": {rid: env.describe() for rid, env in sorted(plan.test_envs.items())},
         "host": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
     }
 

@@ -197,7 +197,7 @@ def failed_record(plan: TrialPlan, ctx: TrialContext, reason: str, error: str) -
 
 def _sandbox_spec(task: LoadedTask, ctx: TrialContext, env: dict[str, str]) -> SandboxSpec:
     if task.spec.kind == "edit":  # whole repo writable, no .git, hidden host paths, the test environment
-        return edit_sandbox_spec(task.spec, task.file, task.policy, ctx.limits, env)
+        return edit_sandbox_spec(task.spec, task.file, task.policy, ctx.limits, env, task.test_env)
     return SandboxSpec(
         policy=task.policy, initial_working_dir=task.spec.initial_working_dir, limits=ctx.limits, env=env
     )

@@ -1,8 +1,8 @@
 """`agentgym tasks validate`: is every selected task sound? (docs/tasks.md, "Validating tasks")
 
 Per task file: the schema (the normal loader; a bad file is reported, the others go on), every oracle
-registered, the repo resolvable (snapshot fetch), the expected values computable and the same on every
-repeat, then `repeats` trials of the oracle agent (must succeed every time) and of the nop agent (must fail
+registered, the repo resolvable (snapshot fetch), an edit task's test environment buildable, the expected
+values computable and the same on every repeat, then `repeats` trials of the oracle agent (must succeed every time) and of the nop agent (must fail
 every time) through the real runner (`agentgym.evaluate`, validate_trials.py); a task whose outcome differs
 across repeats is flaky. Each step is timed. `validate_tasks` is the public API; the CLI only prints.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import AgentGymError, SpecError
+from agentgym.grading.testenv import repo_environment
 from agentgym.oracles import ExpectedCache
 from agentgym.oracles.cache import canonical_json
 from agentgym.runner.config import (
@@ -79,6 +80,7 @@ def validate_tasks(req: ValidateRequest) -> ValidationReport:
     with _timed(report.timings, "load"):
         report.tasks = _load_all(select_files(req.tasks, set_dir), repos, set_dir, req.repos)
     snapshots = _fetch_repos(report, repos, req.progress)
+    _build_test_envs(report, repos, req.progress)
     with _timed(report.timings, "expected"):
         for task in report.tasks:
             if task.ok and task.spec is not None:
@@ -191,6 +193,25 @@ def _fetch_repos(
             if task.ok and task.spec is not None and task.spec.repo == repo_id:
                 task.step("repo", error is None, error, seconds)
     return snapshots
+
+
+def _build_test_envs(report: ValidationReport, repos: dict[str, LoadedRepo], progress: Callable[[str], None]) -> None:
+    """The test environment of each repo with edit tasks, built as a run builds it (the trials below find it
+    in the cache); one that cannot be built fails that repo's edit tasks, not the whole validation."""
+    wanted = sorted({t.spec.repo for t in report.tasks if t.ok and t.spec is not None and t.spec.kind == "edit"})
+    for repo_id in wanted:
+        progress(f"test environment {repo_id}")
+        start = time.perf_counter()
+        error = None
+        try:
+            repo_environment(repos[repo_id])
+        except AgentGymError as exc:
+            error = exc.message
+        seconds = time.perf_counter() - start
+        report.timings["test_env"] = report.timings.get("test_env", 0.0) + seconds
+        for task in report.tasks:
+            if task.ok and task.spec is not None and task.spec.kind == "edit" and task.spec.repo == repo_id:
+                task.step("test env", error is None, error, seconds)
 
 
 def _check_expected(task: TaskReport, snapshot: Snapshot, repeats: int) -> None:

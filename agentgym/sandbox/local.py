@@ -28,7 +28,7 @@ from pathlib import Path
 from agentgym.sandbox.base import SandboxSpec, WriteEvent
 from agentgym.sandbox.process import EXECUTOR_SCRIPT, ExecutorSandbox, Launch, View, executor_config
 from agentgym.sandbox.workspace import Workspace, create_workspace
-from agentgym.sandbox.writepaths import plan_write_paths, resolve_workdir
+from agentgym.sandbox.writepaths import REPO_VIEW, plan_write_paths, resolve_workdir
 from agentgym.sources import integrity
 from agentgym.sources.base import Snapshot
 
@@ -82,13 +82,23 @@ class LocalHost:
         await asyncio.to_thread(self.ws.remove)
 
 
-def _host_paths(spec: SandboxSpec) -> dict[str, str]:
+def _host_paths(spec: SandboxSpec, repo: str) -> dict[str, str]:
     """The task's variables with the sandbox views of `ro_mounts` replaced by their host paths (no mounts
-    here); hidden paths cannot be hidden without isolation."""
+    here), and PYTHONPATH entries in the repo view (a test environment's `pythonpath`) pointed at this
+    workspace's repo; hidden paths cannot be hidden without isolation."""
     env = dict(spec.env)
+    if "PYTHONPATH" in env:  # first: a host path below could itself start with the repo view's name
+        entries = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(_in_repo(entry, repo) for entry in entries)
     for source, view in spec.ro_mounts:
         env = {k: v.replace(view, source) for k, v in env.items()}
     return env
+
+
+def _in_repo(entry: str, repo: str) -> str:
+    if entry == REPO_VIEW or entry.startswith(REPO_VIEW + "/"):
+        return repo + entry[len(REPO_VIEW) :]
+    return entry
 
 
 class LocalSandboxFactory:
@@ -115,7 +125,7 @@ class LocalSandboxFactory:
                 "TMPDIR": str(ws.tmp),
                 "LANG": "C.UTF-8",
                 "TZ": "UTC",
-                **_host_paths(spec),
+                **_host_paths(spec, repo),
                 TOKEN_VAR: host.token,
             }
             launch = Launch(

@@ -1,4 +1,4 @@
-"""Finding one source distribution on the package indexes pip is configured with, without running pip.
+"""Finding one source distribution (or wheel) on the package indexes pip is configured with, without running pip.
 
 Settings are read the way pip reads them for `pip download`: the `[global]` then `[download]` sections
 of the global, user and site config files and `$PIP_CONFIG_FILE` (later ones win), then the
@@ -19,12 +19,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -241,17 +242,41 @@ def is_sdist_of(filename: str, project: str, version: str) -> bool:
         return False
 
 
-def find_sdist(project: str, version: str, sha256: str, settings: IndexSettings) -> list[Candidate]:
-    """Sdists of project==version on every configured source, the one listed with `sha256` first."""
+def is_wheel_of(filename: str, project: str, version: str) -> bool:
+    """Whether `filename` is a wheel of exactly project==version (any tags; the caller judges those)."""
+    if not filename.lower().endswith(".whl"):
+        return False
+    try:
+        name, got, _build, _tags = parse_wheel_filename(filename)
+        return name == canonicalize_name(project) and got == Version(version)
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+
+
+def _find(
+    project: str, version: str, sha256: str, settings: IndexSettings, matches: Callable[[str, str, str], bool]
+) -> list[Candidate]:
+    """Files of project==version on every configured source; stops asking once the pinned file is listed."""
     found: list[Candidate] = []
     for location in settings.find_links:
         found += find_links_files(location, settings)
     for index in settings.pages():
         found += project_page(index, project, settings)
-        if any(c.sha256 == sha256 for c in found if is_sdist_of(c.filename, project, version)):
+        if any(c.sha256 == sha256 for c in found if matches(c.filename, project, version)):
             break  # the pinned file is known: no need to ask further indexes
-    matches = [c for c in found if is_sdist_of(c.filename, project, version)]
+    return [c for c in found if matches(c.filename, project, version)]
+
+
+def find_sdist(project: str, version: str, sha256: str, settings: IndexSettings) -> list[Candidate]:
+    """Sdists of project==version on every configured source, the one listed with `sha256` first."""
+    matches = _find(project, version, sha256, settings, is_sdist_of)
     return sorted(matches, key=lambda c: (c.sha256 != sha256, not c.filename.endswith(".tar.gz")))
+
+
+def find_wheel(project: str, version: str, sha256: str, settings: IndexSettings) -> list[Candidate]:
+    """Wheels of project==version on every configured source, the one listed with `sha256` first."""
+    matches = _find(project, version, sha256, settings, is_wheel_of)
+    return sorted(matches, key=lambda c: c.sha256 != sha256)
 
 
 def describe(settings: IndexSettings) -> str:
