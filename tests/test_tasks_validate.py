@@ -253,6 +253,10 @@ def test_shipped_l2_validates_semver(tmp_path: Path) -> None:
     _assert_shipped_l2_repo_validates("semver", tmp_path)
 
 
+def test_shipped_l2_validates_cachetools(tmp_path: Path) -> None:
+    _assert_shipped_l2_repo_validates("cachetools", tmp_path)
+
+
 def test_api_task_without_reference_solution_fails(tmp_path: Path, cache_dir: Path) -> None:
     from agentgym.runner.validate import ValidateRequest, validate_tasks
 
