@@ -40,7 +40,10 @@ def test_kind_defaults_to_answer_and_edit_needs_grading() -> None:
     )
     assert answer.kind == "answer" and answer.check_keys() == [("k", 1.0)]
     edit = TaskSpec.model_validate(EDIT)
-    assert edit.check_keys() == [("tests/test_a.py::test_x", 1.0), ("tests/test_a.py::C::test_y[1-2]", 1.0)]
+    assert edit.check_keys() == [
+        ("tests/test_a.py::test_x", 1.0),
+        ("tests/test_a.py::C::test_y[1-2]", 0.0),
+    ]  # pass_to_pass_weight
     assert edit.grading is not None and edit.grading.test_command == "python -m pytest"
     for bad in (
         {**EDIT, "grading": None},
