@@ -236,27 +236,6 @@ def test_every_shipped_l1_task_validates(tmp_path: Path) -> None:
     assert lines[-1].startswith("30 task(s) x 1 repeat(s): 30 ok, 0 failed")
 
 
-def _assert_shipped_l2_repo_validates(repo: str, tmp_path: Path) -> None:
-    """Every shipped l2 task of one repo validates (reference 100, nop 0); one test per repo so authors do not collide."""
-    args = ("tasks", "validate", "--task-set", "l2", "--repos", repo, "--repeats", "1", "--quiet")
-    proc = run_cli(*args, cwd=tmp_path, timeout=600)
-    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
-    if failed and all(": repo: repo '" in line for line in failed):
-        pytest.skip(f"shipped PyPI sources unreachable here: {failed[0]}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 6 and all(line.startswith(f"ok    {repo}_l2_") for line in lines[:-1]), proc.stdout
-    assert lines[-1].startswith("5 task(s) x 1 repeat(s): 5 ok, 0 failed"), proc.stdout
-
-
-def test_shipped_l2_validates_semver(tmp_path: Path) -> None:
-    _assert_shipped_l2_repo_validates("semver", tmp_path)
-
-
-def test_shipped_l2_validates_cachetools(tmp_path: Path) -> None:
-    _assert_shipped_l2_repo_validates("cachetools", tmp_path)
-
-
 def test_api_task_without_reference_solution_fails(tmp_path: Path, cache_dir: Path) -> None:
     from agentgym.runner.validate import ValidateRequest, validate_tasks
 
@@ -292,3 +271,11 @@ def _assert_l2_repo_ok(repo: str, tmp_path: Path) -> None:
 
 def test_shipped_l2_validates_toolz(tmp_path: Path) -> None:
     _assert_l2_repo_ok("toolz", tmp_path)
+
+
+def test_shipped_l2_validates_semver(tmp_path: Path) -> None:
+    _assert_l2_repo_ok("semver", tmp_path)
+
+
+def test_shipped_l2_validates_cachetools(tmp_path: Path) -> None:
+    _assert_l2_repo_ok("cachetools", tmp_path)
