@@ -271,3 +271,7 @@ def _assert_l2_repo_ok(repo: str, tmp_path: Path) -> None:
 
 def test_shipped_l2_validates_toolz(tmp_path: Path) -> None:
     _assert_l2_repo_ok("toolz", tmp_path)
+
+
+def test_shipped_l2_validates_tabulate(tmp_path: Path) -> None:
+    _assert_l2_repo_ok("tabulate", tmp_path)
