@@ -269,13 +269,6 @@ def _assert_l2_repo_ok(repo: str, tmp_path: Path) -> None:
     assert lines[-1].startswith("5 task(s) x 1 repeat(s): 5 ok, 0 failed"), lines
 
 
-def test_shipped_l2_validates_toolz(tmp_path: Path) -> None:
-    _assert_l2_repo_ok("toolz", tmp_path)
-
-
-def test_shipped_l2_validates_semver(tmp_path: Path) -> None:
-    _assert_l2_repo_ok("semver", tmp_path)
-
-
-def test_shipped_l2_validates_cachetools(tmp_path: Path) -> None:
-    _assert_l2_repo_ok("cachetools", tmp_path)
+@pytest.mark.parametrize("repo", ["toolz", "semver", "cachetools", "tabulate"])
+def test_shipped_l2_validates(repo: str, tmp_path: Path) -> None:
+    _assert_l2_repo_ok(repo, tmp_path)
