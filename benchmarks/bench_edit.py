@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from agentgym.grading.grader import WRITABLE, grade
-from agentgym.grading.testenv import test_environment
+from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.runner.config import LoadedTask
 from agentgym.runner.run import Plan, RunRequest, load_plan
 from agentgym.sandbox.base import Limits, SandboxSpec
@@ -37,8 +37,7 @@ def _files(path: Path) -> int:
     return sum(len(names) for _, _, names in os.walk(path))
 
 
-async def _one_workspace(factory: BwrapSandboxFactory, snapshot: Snapshot) -> tuple[float, float]:
-    env = test_environment()
+async def _one_workspace(factory: BwrapSandboxFactory, snapshot: Snapshot, env: TestEnvironment) -> tuple[float, float]:
     spec = SandboxSpec(policy=WRITABLE, limits=Limits(), skip_git=True, env=env.env(), ro_mounts=env.mounts())
     t0 = time.perf_counter()
     sandbox = await factory.open(snapshot, spec)
@@ -61,7 +60,8 @@ def workspaces(plan: Plan, rounds: int) -> None:
     factories = {"overlay": BwrapSandboxFactory(overlay=True), "copy": BwrapSandboxFactory(overlay=False)}
     for _ in range(rounds):
         for mode, factory in factories.items():
-            times[mode].append(asyncio.run(_one_workspace(factory, snapshot)))
+            env = plan.test_envs.get(snapshot.repo_id) or test_environment()
+            times[mode].append(asyncio.run(_one_workspace(factory, snapshot, env)))
     for mode, rows in times.items():
         opened, stopped = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
         print(f"  {mode:8s} open {opened:7.1f} ms   stop+clean-up {stopped:7.1f} ms   (medians)")
@@ -81,10 +81,11 @@ async def _grade_reference(task: LoadedTask, start: Snapshot, tmp: Path) -> tupl
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", errors="surrogateescape")
     t0 = time.perf_counter()
-    result = await grade(task.spec, task.file, start, tree, BwrapSandboxFactory(), Limits())
+    result = await grade(task.spec, task.file, start, tree, BwrapSandboxFactory(), Limits(), task.test_env)
     seconds = time.perf_counter() - t0
     shutil.rmtree(tree, ignore_errors=True)
-    return seconds, all(c.ok for c in result.checks) and result.harness_error is None, result.harness_error
+    failing = [c.key for c in result.checks if not c.ok]
+    return seconds, not failing and result.harness_error is None, result.harness_error or ", ".join(failing[:3])
 
 
 def grading(plan: Plan) -> None:
