@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentgym.errors import AgentGymError
+from agentgym.grading.testenv import repo_environment
 from agentgym.runner.config import ConfigTree, load_repos
 from agentgym.sandbox import get_sandbox_factory
 from agentgym.sources import fetch_snapshot
@@ -112,7 +113,8 @@ def mutate_repo(req: MutateRequest) -> MutateReport:
     loaded = repos[req.repo_id]
     snapshot = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
     factory = get_sandbox_factory(req.sandbox)
-    runner = SuiteRunner(snapshot, factory, req.test_command, req.timeout, list(req.test_paths))
+    env = repo_environment(loaded)  # the repo's test_env (its wheels, its pythonpath), as its edit tasks get
+    runner = SuiteRunner(snapshot, factory, req.test_command, req.timeout, list(req.test_paths), test_env=env)
     sites = all_mutations(snapshot.path, req.files, tuple(req.operators))
     if not sites:
         where = f" matching --files {req.files}" if req.files else ""

@@ -21,7 +21,7 @@ from agentgym.errors import AgentGymError
 from agentgym.grading import junit
 from agentgym.grading.grader import GRADING_ENV, HIDDEN_HOST_PATHS, MAX_REPORT_BYTES, READ_ONLY
 from agentgym.grading.gradetree import place_file
-from agentgym.grading.testenv import test_environment
+from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.sandbox.base import CommandResult, Limits, Sandbox, SandboxFactory, SandboxRefusal, SandboxSpec
 from agentgym.sandbox.workspace import create_workspace
 from agentgym.sandbox.writepaths import WritePlan
@@ -56,9 +56,10 @@ class SuiteRunner:
     timeout: float
     test_paths: list[str] = field(default_factory=list)
     node_ids: list[str] = field(default_factory=list)
+    test_env: TestEnvironment | None = None  # None: the harness's pytest (a repo without test_env)
 
     def _spec(self) -> SandboxSpec:
-        tenv = test_environment()
+        tenv = self.test_env or test_environment()
         seconds = int(self.timeout) + 1
         limits = dataclasses.replace(Limits(), cpu_seconds=max(Limits().cpu_seconds, seconds))
         return SandboxSpec(
