@@ -117,6 +117,8 @@ def test_agent_sees_the_state_but_not_the_patch(tmp_path: Path, setup_config: Pa
     with ScriptedServer(ScriptByTask({"SETUP-SCENARIO.": script})) as server:
         args = ["run", "--config-dir", str(setup_config), "--model", "m", "--base-url", server.base_url]
         _, res = _run(setup_config, tmp_path, "runs", *args)
+    system = res["transcript"]["prompt_messages"][0]["content"]
+    assert "change the code in place" in system and "answer.json" not in system  # the edit-task prompt
     out = res["transcript"]["tool_calls"][0]["tool_output"]["stdout"]
     lines = out.splitlines()
     assert lines[:2] == ["def add(a, b):", "    return a - b  # SETUP-MARK-91c2"]  # the injected bug

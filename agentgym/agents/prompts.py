@@ -35,6 +35,7 @@ VARIABLES = (
     "write_paths",
     "repo_id",
     "task_id",
+    "kind",  # answer | edit: the shipped prompts tell an edit task to change the code, not to write an answer
 )
 _OLD_STYLE = re.compile(r"(?<!\{)\{(" + "|".join(VARIABLES) + r")\}(?!\})")
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -114,6 +115,7 @@ def template_values(task: TaskSpec, policy: ResolvedPolicy, repo_root: str, work
         "write_paths": ", ".join(policy.write_paths_allowed),
         "repo_id": task.repo,
         "task_id": task.id,
+        "kind": task.kind,
     }
 
 
