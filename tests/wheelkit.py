@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from tests.conftest import BytesHandler
 
 PYTEST_DISTS = ("pytest", "pluggy", "iniconfig", "packaging")
 
@@ -79,7 +81,7 @@ class Index:
     unhashed: set[str] = field(default_factory=set)  # file names listed without their sha256
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(BytesHandler):
     index: ClassVar[Index]
 
     def do_GET(self) -> None:
@@ -99,16 +101,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send("application/octet-stream", self.index.files[parts[1]])
         else:
             self.send_error(404)
-
-    def _send(self, kind: str, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @contextmanager

@@ -5,10 +5,12 @@ the tree, results read from that report and cross-checked with the exit code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import secrets
 import shlex
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from agentgym.grading import junit
 from agentgym.grading.gradetree import build_grading_tree, env_shadows
 from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.sandbox.base import Limits, Sandbox, SandboxFactory, SandboxRefusal, SandboxSpec
+from agentgym.sandbox.workspace import Workspace
 from agentgym.sources.base import Snapshot
 from agentgym.specs.result import OutputCheck
 from agentgym.specs.task import ResolvedPolicy, TaskSpec
@@ -110,21 +113,30 @@ async def grade(
     tenv = test_env or test_environment()
     shadows = env_shadows(tenv, snapshot.path)  # a planted module named like one the environment provides
     protected = frozenset([*task.visible_tests, *(dest for _, dest in hidden), *shadows])
+    seconds = task.grading.time_limit_seconds
+    wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
+    spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {}, tenv)
+    spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
     ws, ignored = await asyncio.to_thread(build_grading_tree, snapshot, agent_root, hidden, protected)
-    sandbox: Sandbox | None = None
-    try:
-        tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
-        seconds = task.grading.time_limit_seconds
-        wider = dataclasses.replace(limits, cpu_seconds=max(limits.cpu_seconds, seconds))
-        spec = edit_sandbox_spec(task, task_file, READ_ONLY, wider, {}, tenv)
-        spec = dataclasses.replace(spec, env={**spec.env, **GRADING_ENV}, initial_working_dir=".")
-        sandbox = await factory.open(tree, spec)
+    tree = Snapshot(snapshot.repo_id, ws.repo, snapshot.digest, {**snapshot.source, "grading_tree": True})
+    async with sandbox_on(ws, tree, factory, spec) as sandbox:
         report = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"  # outside the tree
         result = await sandbox.run(grading_command(task, report), cwd=None, timeout=seconds)
         text = await _read_report(sandbox, report)
-        grade = judge(task, text, result.exit_code, result.timed_out, result.stderr or result.stdout)
-        grade.not_applied = ignored
-        return grade
+    grade = judge(task, text, result.exit_code, result.timed_out, result.stderr or result.stdout)
+    grade.not_applied = ignored
+    return grade
+
+
+@contextlib.asynccontextmanager
+async def sandbox_on(
+    ws: Workspace, tree: Snapshot, factory: SandboxFactory, spec: SandboxSpec
+) -> AsyncIterator[Sandbox]:
+    """A fresh sandbox on a throw-away tree (`ws`): stopped, cleaned up and the tree removed however it ends."""
+    sandbox: Sandbox | None = None
+    try:
+        sandbox = await factory.open(tree, spec)
+        yield sandbox
     finally:
         try:
             if sandbox is not None:

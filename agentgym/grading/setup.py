@@ -33,6 +33,18 @@ def read_patch_file(task_file: Path, field: str, name: str) -> str:
         raise SpecError(f"{task_file}: field {field}: {name} is not UTF-8 text") from None
 
 
+def patch_changes(text: str, task_file: Path, field: str, name: str, root: Path) -> dict[str, str | None]:
+    """A task's patch applied to the tree at `root`: new text per path (None = deleted); a patch that does not
+    apply, or changes nothing, is a SpecError naming the task file and the field."""
+    try:
+        changes = apply_patch(text, snapshot_reader(root))
+    except SpecError as exc:
+        raise SpecError(f"{task_file}: field {field}: {exc.message}") from None
+    if not changes:
+        raise SpecError(f"{task_file}: field {field}: {name} changes no file")
+    return changes
+
+
 def task_snapshot(task: TaskSpec, task_file: Path, base: Snapshot, store: SnapshotStore | None = None) -> Snapshot:
     """`base` itself, or (with a setup_patch) the cached snapshot of base + patch, made on first use."""
     if task.setup_patch is None:
@@ -44,12 +56,7 @@ def task_snapshot(task: TaskSpec, task_file: Path, base: Snapshot, store: Snapsh
     key = f"setup\0{base.digest}\0{patch_sha}"
     if (hit := store.lookup(key)) is not None:
         return Snapshot(base.repo_id, hit.path, hit.digest, source)
-    try:
-        changes = apply_patch(text, snapshot_reader(base.path))
-    except SpecError as exc:
-        raise SpecError(f"{task_file}: field setup_patch: {exc.message}") from None
-    if not changes:
-        raise SpecError(f"{task_file}: field setup_patch: {task.setup_patch} changes no file")
+    changes = patch_changes(text, task_file, "setup_patch", task.setup_patch, base.path)
     with store.lock(key), store.staging() as stage:
         tree = stage / "tree"
         shutil.copytree(base.path, tree, symlinks=True)

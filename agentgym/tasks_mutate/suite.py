@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from agentgym.errors import AgentGymError
 from agentgym.grading import junit
-from agentgym.grading.grader import GRADING_ENV, HIDDEN_HOST_PATHS, MAX_REPORT_BYTES, READ_ONLY
+from agentgym.grading.grader import GRADING_ENV, HIDDEN_HOST_PATHS, MAX_REPORT_BYTES, READ_ONLY, sandbox_on
 from agentgym.grading.gradetree import place_file
 from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.sandbox.base import CommandResult, Limits, Sandbox, SandboxFactory, SandboxRefusal, SandboxSpec
@@ -114,25 +114,20 @@ class SuiteRunner:
         ws = await asyncio.to_thread(
             create_workspace, self.snapshot, WritePlan([], False), link=True, skip=frozenset({".git"})
         )
-        sandbox: Sandbox | None = None
         try:
             for rel, data in changes.items():
                 place_file(ws.repo, rel, data)
-            tree = Snapshot(self.snapshot.repo_id, ws.repo, self.snapshot.digest, {**self.snapshot.source})
-            sandbox = await self.factory.open(tree, self._spec())
+        except BaseException:
+            await asyncio.to_thread(ws.remove)
+            raise
+        tree = Snapshot(self.snapshot.repo_id, ws.repo, self.snapshot.digest, {**self.snapshot.source})
+        async with sandbox_on(ws, tree, self.factory, self._spec()) as sandbox:
             path = f"{sandbox.tmp_dir}/agentgym-junit-{secrets.token_hex(8)}.xml"
             # a test module that cannot import (an optional dependency) must not stop the others from running
             extra = f"--continue-on-collection-errors --junitxml={shlex.quote(path)}" if report else "--collect-only"
             result = await sandbox.run(self._command(extra), cwd=None, timeout=self.timeout)
             text = await _read(sandbox, path) if report and not result.timed_out else None
-            return result, text
-        finally:
-            try:
-                if sandbox is not None:
-                    await sandbox.stop()
-                    await sandbox.cleanup()
-            finally:
-                await asyncio.to_thread(ws.remove)
+        return result, text
 
 
 def _listed_ids(stdout: str) -> list[str]:
