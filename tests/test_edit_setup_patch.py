@@ -188,3 +188,15 @@ def test_pass_to_pass_tests_guard_success_and_weigh_what_the_task_says() -> None
         guards = all(c.ok for c in grade.checks)
         score = score_task(ScoreInputs(passed, total, 1, 1, 0, guards), Weights())
         assert score.partial == pytest.approx(partial) and score.success is False
+
+
+def test_the_ray_executor_refuses_edit_tasks_before_joining_a_cluster(
+    tmp_path: Path, setup_config: Path, cache_dir: Path
+) -> None:
+    pytest.importorskip("ray")
+    proc = run_cli("run", "--config-dir", str(setup_config), "--task-set", "edit", "--agent", "oracle",
+                   "--executor", "ray", "--runs-root", str(tmp_path / "runs"), cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "edit tasks are not supported yet (setup_fix)" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()

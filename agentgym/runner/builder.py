@@ -92,13 +92,17 @@ def prepare(spec: CampaignSpec, *, single_run: bool, hooks: Hooks) -> CampaignSe
     replay = _replay_source(spec)
     model_agent = spec.agent == "model" and not spec.dry_run and replay is None
     remote = {m.display_id(): endpoint_settings(m) for m in spec.models} if model_agent else {}
-    if spec.executor == "ray":  # refused with one line (no ray, embedded model, --replay, no cluster)
-        from agentgym.runner.ray_executor import check_ray, connect
+    if spec.executor == "ray":  # refused with one line (no ray, embedded model, --replay)
+        from agentgym.runner.ray_executor import check_ray
 
         check_ray(remote, replay)
-        connect(spec.ray_address)
     warm = _warm_up(remote) if model_agent else None
     plan = load_plan(req, progress=hooks.progress)
+    if spec.executor == "ray":  # edit tasks, no cluster: refused before any trial
+        from agentgym.runner.ray_executor import check_plan, connect
+
+        check_plan(plan)
+        connect(spec.ray_address)
     hooks.progress(
         f"{len(plan.trials)} trial(s) per model over {len(plan.snapshots)} repo(s), {len(spec.models)} model(s), "
         f"agent={'replay' if replay else spec.agent if model_agent else 'nop' if spec.dry_run else spec.agent}"

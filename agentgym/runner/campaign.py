@@ -99,11 +99,6 @@ def _executor(spec: CampaignSpec, runs: list[ModelRun], builder: ModelBuilder, s
         return None
     from agentgym.runner.ray_executor import RayExecutor
 
-    edit = [t.spec.id for t in builder.s.plan.tasks if t.spec.kind == "edit"]
-    if edit:  # their hidden tests and reference patch lie beside the task file, on this machine only
-        raise SpecError(
-            f"--executor ray: edit tasks are not supported yet ({edit[0]}); run them with the local executor"
-        )
     executor = RayExecutor(runs, builder.limits, builder.s.plan.repos)
     stack.callback(executor.close)
     return executor

@@ -22,7 +22,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentgym.errors import SpecError
 from agentgym.models.base import ModelSettings
@@ -31,6 +31,9 @@ from agentgym.runner.ray_job import EndpointSlots, ModelJob, TrialJob, TrialRetu
 from agentgym.runner.scheduler import EndpointLimits, ModelRun
 from agentgym.runner.trial import TrialPlan, TrialRecord, failed_record
 from agentgym.specs.events import EventLog
+
+if TYPE_CHECKING:
+    from agentgym.runner.run import Plan
 
 NAMESPACE = "agentgym"
 NEEDS_EXTRA = "--executor ray: needs the ray extra (pip install 'agentgym[ray]')"
@@ -57,6 +60,15 @@ def check_ray(remote: dict[str, ModelSettings | None], replay: Any) -> None:
         raise SpecError(
             f"--executor ray: model '{embedded[0]}' is the embedded model, whose server would listen on this "
             "machine's 127.0.0.1 only; serve it (`agentgym serve-local`) and give its base_url instead"
+        )
+
+
+def check_plan(plan: Plan) -> None:
+    """Edit tasks are refused: their hidden tests, patches and test environments are on this machine only."""
+    edit = [t.spec.id for t in plan.tasks if t.spec.kind == "edit"]
+    if edit:
+        raise SpecError(
+            f"--executor ray: edit tasks are not supported yet ({edit[0]}); run them with the local executor"
         )
 
 
