@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from agentgym.grading.grader import WRITABLE, grade
+from agentgym.grading.setup import write_changes
 from agentgym.grading.testenv import TestEnvironment, test_environment
 from agentgym.runner.config import LoadedTask
 from agentgym.runner.run import Plan, RunRequest, load_plan
@@ -72,14 +73,7 @@ def workspaces(plan: Plan, rounds: int) -> None:
 async def _grade_reference(task: LoadedTask, start: Snapshot, tmp: Path) -> tuple[float, bool, str | None]:
     tree = tmp / task.spec.id
     shutil.copytree(start.path, tree, symlinks=True)
-    for folder, _dirs, _files in os.walk(tree):
-        os.chmod(folder, 0o755)
-    for rel, text in task.spec._reference_writes or []:
-        path = tree / rel
-        path.unlink(missing_ok=True)
-        if text is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    write_changes(tree, dict(task.spec._reference_writes or []))
     t0 = time.perf_counter()
     result = await grade(task.spec, task.file, start, tree, BwrapSandboxFactory(), Limits(), task.test_env)
     seconds = time.perf_counter() - t0

@@ -67,8 +67,9 @@ def env_shadows(env: TestEnvironment, snapshot_root: Path) -> frozenset[str]:
     is the code under test)."""
     bases = ["", "src/", *(p.strip("/") + "/" for p in env.pythonpath)]
     found = set()
+    names = env.top_level()  # one listing of site/, not one per base
     for base in dict.fromkeys(bases):
-        for name in env.top_level():
+        for name in names:
             found.update(r for r in (f"{base}{name}", f"{base}{name}.py") if not os.path.lexists(snapshot_root / r))
     return frozenset(found)
 

@@ -60,13 +60,14 @@ def task_snapshot(task: TaskSpec, task_file: Path, base: Snapshot, store: Snapsh
     with store.lock(key), store.staging() as stage:
         tree = stage / "tree"
         shutil.copytree(base.path, tree, symlinks=True)
-        _write_changes(tree, changes)
+        write_changes(tree, changes)
         entry = store.add_tree(tree, source=source)
         store.remember(key, entry.digest)
     return Snapshot(base.repo_id, entry.path, entry.digest, source)
 
 
-def _write_changes(tree: Path, changes: dict[str, str | None]) -> None:
+def write_changes(tree: Path, changes: dict[str, str | None]) -> None:
+    """Apply (path, new text or None = delete) to a copy of a snapshot (made writable first)."""
     for folder, _dirs, _files in os.walk(tree):  # the copy keeps the snapshot's read-only modes
         os.chmod(folder, 0o755)
     for rel, text in sorted(changes.items()):

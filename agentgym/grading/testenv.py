@@ -155,10 +155,15 @@ def _build(target: Path) -> None:
             shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(source, dest)
-    for path in [stage, *stage.rglob("*")]:
-        if not path.is_symlink():
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    readable_by_all(stage)
     try:
         os.rename(stage, target)
     except OSError:  # another process made it first
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def readable_by_all(root: Path) -> None:
+    """Folders 0755 and files 0644 (links untouched): the sandbox's unprivileged uid must read the environment."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)

@@ -26,7 +26,7 @@ from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
 from agentgym.errors import SpecError
-from agentgym.grading.testenv import SANDBOX_PYTHON, TestEnvironment, sandbox_python
+from agentgym.grading.testenv import SANDBOX_PYTHON, TestEnvironment, readable_by_all, sandbox_python
 from agentgym.grading.wheelinstall import Budget, Installed, WheelError, install_wheel
 from agentgym.sources.archive import copy_hashing
 from agentgym.sources.cache import SnapshotStore, cache_root, make_read_only, remove_tree
@@ -116,9 +116,7 @@ def _build(root: Path, repo_file: Path, spec: TestEnvSpec, python: str, key: str
     (root / "download").rmdir()
     manifest = {"key": key, "python": python, "packages": packages, "wheels": wheels, "pythonpath": spec.pythonpath}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    for path in [root, *root.rglob("*")]:
-        if not path.is_symlink():
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    readable_by_all(root)
     make_read_only(root)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from agentgym.errors import AgentGymError, SpecError
 from agentgym.grading.testenv import repo_environment
@@ -40,6 +41,8 @@ from agentgym.sources import fetch_snapshot
 from agentgym.sources.base import Snapshot
 from agentgym.specs.loader import load_model, read_yaml
 from agentgym.specs.task import CommandPolicy, TaskSpec
+
+T = TypeVar("T")
 
 
 def _quiet(_message: str) -> None:
@@ -176,42 +179,50 @@ def _fetch_repos(
     report: ValidationReport, repos: dict[str, LoadedRepo], progress: Callable[[str], None]
 ) -> dict[str, Snapshot]:
     """One fetch per repo used by a loaded task; a repo that cannot be fetched fails its tasks."""
-    snapshots: dict[str, Snapshot] = {}
-    wanted = sorted({t.spec.repo for t in report.tasks if t.ok and t.spec is not None})
-    for repo_id in wanted:
-        loaded = repos[repo_id]
-        progress(f"snapshot {repo_id} ({loaded.spec.kind})")
-        start = time.perf_counter()
-        error = None
-        try:
-            snapshots[repo_id] = fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
-        except AgentGymError as exc:
-            error = exc.message
-        seconds = time.perf_counter() - start
-        report.timings["fetch"] = report.timings.get("fetch", 0.0) + seconds
-        for task in report.tasks:
-            if task.ok and task.spec is not None and task.spec.repo == repo_id:
-                task.step("repo", error is None, error, seconds)
-    return snapshots
+
+    def fetch(loaded: LoadedRepo) -> Snapshot:
+        progress(f"snapshot {loaded.spec.id} ({loaded.spec.kind})")
+        return fetch_snapshot(loaded.spec, registry_dir=loaded.file.parent)
+
+    return _per_repo(report, repos, ("repo", "fetch"), lambda spec: True, fetch)
 
 
 def _build_test_envs(report: ValidationReport, repos: dict[str, LoadedRepo], progress: Callable[[str], None]) -> None:
     """The test environment of each repo with edit tasks, built as a run builds it (the trials below find it
     in the cache); one that cannot be built fails that repo's edit tasks, not the whole validation."""
-    wanted = sorted({t.spec.repo for t in report.tasks if t.ok and t.spec is not None and t.spec.kind == "edit"})
-    for repo_id in wanted:
-        progress(f"test environment {repo_id}")
+
+    def build(loaded: LoadedRepo) -> object:
+        progress(f"test environment {loaded.spec.id}")
+        return repo_environment(loaded)
+
+    _per_repo(report, repos, ("test env", "test_env"), lambda spec: spec.kind == "edit", build)
+
+
+def _per_repo(
+    report: ValidationReport,
+    repos: dict[str, LoadedRepo],
+    names: tuple[str, str],
+    applies: Callable[[TaskSpec], bool],
+    work: Callable[[LoadedRepo], T],
+) -> dict[str, T]:
+    """`work` once per repo of the loaded tasks it `applies` to, timed: its error is a failed step (named
+    names[0]; timing names[1]) of each such task of that repo, never the end of the validation."""
+    step, timing = names
+    done: dict[str, T] = {}
+    chosen = [t for t in report.tasks if t.ok and t.spec is not None and applies(t.spec)]
+    for repo_id in sorted({t.spec.repo for t in chosen if t.spec is not None}):
         start = time.perf_counter()
         error = None
         try:
-            repo_environment(repos[repo_id])
+            done[repo_id] = work(repos[repo_id])
         except AgentGymError as exc:
             error = exc.message
         seconds = time.perf_counter() - start
-        report.timings["test_env"] = report.timings.get("test_env", 0.0) + seconds
-        for task in report.tasks:
-            if task.ok and task.spec is not None and task.spec.kind == "edit" and task.spec.repo == repo_id:
-                task.step("test env", error is None, error, seconds)
+        report.timings[timing] = report.timings.get(timing, 0.0) + seconds
+        for task in chosen:
+            if task.ok and task.spec is not None and task.spec.repo == repo_id:
+                task.step(step, error is None, error, seconds)
+    return done
 
 
 def _check_expected(task: TaskReport, snapshot: Snapshot, repeats: int) -> None:
